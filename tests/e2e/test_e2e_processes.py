@@ -43,6 +43,14 @@ def output_until(lines: queue.Queue[str], marker: str, timeout: float) -> str:
     return "".join(seen)
 
 
+def drain(lines: queue.Queue[str]) -> str:
+    """What the process printed and nobody has read yet."""
+    unread = []
+    while not lines.empty():
+        unread.append(lines.get_nowait())
+    return "".join(unread)
+
+
 def test_palette_up_starts_redis_api_and_worker_and_ctrl_c_stops_them(tiny_checkpoint: Path) -> None:
     port, nowhere = free_port(), free_port()
     env = os.environ | {
@@ -58,8 +66,9 @@ def test_palette_up_starts_redis_api_and_worker_and_ctrl_c_stops_them(tiny_check
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines = read_lines(up)
     try:
-        printed = output_until(read_lines(up), "Press Ctrl-C to stop.", timeout=120)
+        printed = output_until(lines, "Press Ctrl-C to stop.", timeout=120)
         assert "started one at redis://127.0.0.1:" in printed
         assert f"Palette is ready at http://127.0.0.1:{port}" in printed
         assert (
@@ -68,7 +77,10 @@ def test_palette_up_starts_redis_api_and_worker_and_ctrl_c_stops_them(tiny_check
         )
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["workers"] == 1
         up.send_signal(signal.SIGINT)
-        assert up.wait(timeout=60) == 0
+        try:
+            assert up.wait(timeout=60) == 0
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"palette up did not stop in 60 s; it printed:\n{drain(lines)}") from None
     finally:
         if up.poll() is None:
             up.kill()
