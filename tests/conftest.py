@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import torch
 from model.checkpoint import save_checkpoint
 from model.config import ModelConfig, UNetConfig
 from model.nn import PaletteUNet
+from palette.up import RedisServer
 
 TINY_RESOLUTION = 32
 
@@ -40,6 +43,20 @@ def random_network(config: ModelConfig, seed: int = 0) -> PaletteUNet:
             if not parameter.any():
                 parameter.normal_(0.0, 0.05)
     return network.eval()
+
+
+def private_redis(fallback_db: int) -> Iterator[str]:
+    """A redis-server of the caller's own (one per test package, so that one package flushing its data
+    never touches another's long-lived processes), on a free port in a temporary directory. Without a
+    redis-server binary: database ``fallback_db`` of the machine's Redis on the default port."""
+    if shutil.which("redis-server") is None:
+        yield f"redis://127.0.0.1:6379/{fallback_db}"
+        return
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.remove()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from palette.up import RedisServer, free_port, stop_process
+from palette.up import free_port, stop_process
 from service.images import encode_png
+from tests.conftest import private_redis
 
-FALLBACK_REDIS_URL = "redis://127.0.0.1:6379/15"  # only without a redis-server binary: a dedicated db
 STARTUP_SECONDS = 120.0
 JOB_SECONDS = 120.0
 
@@ -39,14 +38,7 @@ SERVICE_ENV = {
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        yield FALLBACK_REDIS_URL
-        return
-    server = RedisServer()
-    try:
-        yield server.start()
-    finally:
-        server.remove()
+    yield from private_redis(fallback_db=15)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,25 +10,15 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from redis import Redis
 
-from palette.up import RedisServer
 from service.app import create_app
 from service.images import encode_png
 from service.settings import Settings
-
-FALLBACK_REDIS_URL = "redis://127.0.0.1:6379/13"  # only without a redis-server binary: a dedicated db
+from tests.conftest import private_redis
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A redis-server of the test session's own, on a free port in a temporary directory."""
-    if shutil.which("redis-server") is None:
-        yield FALLBACK_REDIS_URL
-        return
-    server = RedisServer()
-    try:
-        yield server.start()
-    finally:
-        server.remove()
+    yield from private_redis(fallback_db=13)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ running in this process, in burst mode, on the tiny checkpoint."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,26 +15,17 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from redis import Redis
 
-from palette.up import RedisServer
 from service.app import create_app
 from service.images import encode_png
 from service.settings import Settings
+from tests.conftest import private_redis
 from workers.engine import SamplingEngine
 from workers.worker import BatchWorker, make_queues
-
-FALLBACK_REDIS_URL = "redis://127.0.0.1:6379/14"  # only without a redis-server binary: a dedicated db
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        yield FALLBACK_REDIS_URL
-        return
-    server = RedisServer()
-    try:
-        yield server.start()
-    finally:
-        server.remove()
+    yield from private_redis(fallback_db=14)
 
 
 @pytest.fixture
