@@ -12,11 +12,13 @@ from torch import nn
 from model.training.config import OptimizerConfig
 
 
-def learning_rate(step: int, config: OptimizerConfig) -> float:
-    """The rate for optimizer step ``step + 1``: linear warm-up over ``warmup_steps``, then constant."""
-    if config.warmup_steps == 0:
-        return config.lr
-    return config.lr * min(1.0, (step + 1) / config.warmup_steps)
+def learning_rate(step: int, config: OptimizerConfig, total_steps: int) -> float:
+    """The rate for optimizer step ``step + 1`` of a ``total_steps`` run: linear warm-up over
+    ``warmup_steps``, constant, then (with ``decay_steps``) a linear fall over the run's last
+    ``decay_steps`` steps, reaching lr / decay_steps on the final step."""
+    warm_up = 1.0 if config.warmup_steps == 0 else min(1.0, (step + 1) / config.warmup_steps)
+    cool_down = 1.0 if config.decay_steps == 0 else min(1.0, (total_steps - step) / config.decay_steps)
+    return config.lr * warm_up * cool_down
 
 
 def build_optimizer(network: nn.Module, config: OptimizerConfig) -> torch.optim.AdamW:
@@ -29,7 +31,7 @@ def build_optimizer(network: nn.Module, config: OptimizerConfig) -> torch.optim.
             {"params": decayed, "weight_decay": config.weight_decay},
             {"params": other, "weight_decay": 0.0},
         ],
-        lr=learning_rate(0, config),
+        lr=config.lr,  # set before every step by the trainer
         betas=config.betas,
         eps=config.eps,
     )

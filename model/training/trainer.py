@@ -224,7 +224,7 @@ class Trainer:
     def _train_step(self, micro_batches: list[Example]) -> None:
         config, step = self.config, self.progress.step
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(step, config.optimizer)
+            group["lr"] = learning_rate(step, config.optimizer, config.steps)
         # The noise levels and noise of the whole step are drawn up front, so that each example receives
         # the same ones however the rank's share of the batch is split into micro-batches.
         self.noise.manual_seed(derive_seed(config.seed, NOISE_STREAM, step, self.context.rank))
@@ -281,7 +281,7 @@ class Trainer:
             "event": "train",
             "loss": loss,
             "grad_norm": grad_norm,
-            "lr": learning_rate(step - 1, self.config.optimizer),
+            "lr": learning_rate(step - 1, self.config.optimizer, self.config.steps),
             "ema_decay": ema_decay(step - 1, self.config.ema),
             "images_per_second": window.steps * self.config.batch_size / elapsed,
             "examples_seen": self.progress.examples_seen,

@@ -120,9 +120,17 @@ def test_unknown_config_keys_are_errors() -> None:
 
 def test_learning_rate_warms_up_linearly_then_stays_constant() -> None:
     config = OptimizerConfig(lr=1e-3, warmup_steps=4)
-    rates = [learning_rate(step, config) for step in range(7)]
+    rates = [learning_rate(step, config, total_steps=7) for step in range(7)]
     assert rates == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3, 1e-3])
-    assert learning_rate(0, OptimizerConfig(lr=1e-3, warmup_steps=0)) == 1e-3
+    assert learning_rate(0, OptimizerConfig(lr=1e-3, warmup_steps=0), total_steps=7) == 1e-3
+
+
+def test_learning_rate_falls_linearly_over_the_last_decay_steps() -> None:
+    config = OptimizerConfig(lr=1e-3, warmup_steps=2, decay_steps=4)
+    rates = [learning_rate(step, config, total_steps=8) for step in range(8)]
+    assert rates == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3, 1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    # The same steps of a longer run are not annealed yet: a run can be extended before its decay starts.
+    assert learning_rate(5, config, total_steps=20) == pytest.approx(1e-3)
 
 
 def test_ema_update_is_an_exponential_moving_average() -> None:
