@@ -254,6 +254,13 @@ def prepare(settings: EvalSettings) -> EvalPlan:
     return EvalPlan(settings, pipeline, tasks, crops, inception, started_at, started)
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, so that committed reports do not
+    carry one machine's absolute paths."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
+
+
 def evaluate(plan: EvalPlan) -> EvaluationResult:
     """Run every task; the feature network is loaded here, on first use."""
     settings, pipeline = plan.settings, plan.pipeline
@@ -263,7 +270,7 @@ def evaluate(plan: EvalPlan) -> EvaluationResult:
         evaluate_task(task, plan.crops, pipeline, extractor, plan.inception, settings) for task in plan.tasks
     ]
     config = {
-        "weights": str(settings.weights),
+        "weights": shown_path(settings.weights),
         "data": str(settings.data),
         "tasks": list(plan.tasks),
         "samplers": [sampler_label(s) for s in settings.samplers],
@@ -280,7 +287,7 @@ def evaluate(plan: EvalPlan) -> EvaluationResult:
     return EvaluationResult(
         config=config,
         checkpoint={
-            "path": str(settings.weights),
+            "path": shown_path(settings.weights),
             "sha256": file_sha256(settings.weights),
             "model_config": pipeline.config.to_dict(),
             "parameters": sum(p.numel() for p in pipeline.network.parameters()),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from model.evaluation.evaluate import shown_path
 from model.evaluation.heldout import degrade_all, load_crops
 from model.evaluation.inception import INCEPTION_ENV, NOT_COMPUTED
 from palette.cli import main as palette
@@ -96,6 +97,14 @@ def test_palette_eval_writes_every_report_file_and_key(
         assert heading in markdown
     assert NOT_COMPUTED in markdown and "FID ↓" not in markdown
     assert markdown.count("| Palette ddim:2 |") == len(TASKS)
+
+
+def test_reports_name_checkpoints_below_the_working_directory_by_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(tmp_path / "runs" / "final.safetensors") == "runs/final.safetensors"
+    assert shown_path(Path("/elsewhere/final.safetensors")) == "/elsewhere/final.safetensors"
 
 
 def test_palette_eval_reports_fid_and_is_with_inception_weights(
