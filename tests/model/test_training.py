@@ -97,6 +97,12 @@ def test_shipped_configs_load_and_paper_256_is_adm_256_without_class_conditionin
     assert round(parameters / 1e6) == 553  # ADM-256's ~554M less its class embedding
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.json")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_round_trips(path: Path) -> None:
+    config = TrainConfig.load(path)
+    assert TrainConfig.from_dict(json.loads(config.to_json())) == config
+
+
 def test_config_round_trips_through_json() -> None:
     config = TrainConfig.load(TINY_CONFIG)
     assert TrainConfig.from_dict(json.loads(config.to_json())) == config
