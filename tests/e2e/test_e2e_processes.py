@@ -10,11 +10,28 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from palette.up import free_port, wait_until_ready
+
+
+@contextmanager
+def ctrl_c_enabled() -> Iterator[None]:
+    """Start children with SIGINT at its default, as a terminal's foreground command has it.
+
+    A shell starts background commands with SIGINT ignored, an ignored signal stays ignored across exec,
+    and Python then never raises KeyboardInterrupt: without this, the Ctrl-C test fails whenever the
+    suite itself runs in the background (``make test &``, CI runners).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def read_lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
@@ -59,13 +76,14 @@ def test_palette_up_starts_redis_api_and_worker_and_ctrl_c_stops_them(tiny_check
         "PALETTE_DEVICE": "cpu",
         "OMP_NUM_THREADS": "1",
     }
-    up = subprocess.Popen(
-        [sys.executable, "-m", "palette.cli", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with ctrl_c_enabled():
+        up = subprocess.Popen(
+            [sys.executable, "-m", "palette.cli", "up", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     lines = read_lines(up)
     try:
         printed = output_until(lines, "Press Ctrl-C to stop.", timeout=120)
