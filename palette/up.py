@@ -19,6 +19,7 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 from redis import Redis, RedisError
@@ -96,7 +97,7 @@ class RedisServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def stop_process(process: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> int:
+def stop_process(process: subprocess.Popen[Any], grace: float = STOP_GRACE_SECONDS) -> int:
     """SIGTERM (the API drains, the worker finishes its batch), then SIGKILL after ``grace`` seconds."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -269,8 +269,9 @@ def evaluate(plan: EvalPlan) -> EvaluationResult:
     tasks = [
         evaluate_task(task, plan.crops, pipeline, extractor, plan.inception, settings) for task in plan.tasks
     ]
+    weights = shown_path(settings.weights)
     config = {
-        "weights": shown_path(settings.weights),
+        "weights": weights,
         "data": str(settings.data),
         "tasks": list(plan.tasks),
         "samplers": [sampler_label(s) for s in settings.samplers],
@@ -287,7 +288,7 @@ def evaluate(plan: EvalPlan) -> EvaluationResult:
     return EvaluationResult(
         config=config,
         checkpoint={
-            "path": shown_path(settings.weights),
+            "path": weights,
             "sha256": file_sha256(settings.weights),
             "model_config": pipeline.config.to_dict(),
             "parameters": sum(p.numel() for p in pipeline.network.parameters()),

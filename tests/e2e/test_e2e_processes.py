@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from palette.up import free_port, wait_until_ready
+from palette.up import free_port, stop_process, wait_until_ready
 
 
 @contextmanager
@@ -100,12 +100,7 @@ def test_palette_up_starts_redis_api_and_worker_and_ctrl_c_stops_them(tiny_check
         except subprocess.TimeoutExpired:
             raise AssertionError(f"palette up did not stop in 60 s; it printed:\n{drain(lines)}") from None
     finally:
-        if up.poll() is None:  # SIGTERM first: palette up then stops its API, worker and Redis
-            up.terminate()
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                up.kill()
+        stop_process(up)  # SIGTERM first, so that a failed run's API, worker and Redis do not outlive it
     redis_url = printed.split("started one at ")[1].split()[0]
     for refused in (f"http://127.0.0.1:{port}/healthz", redis_url.replace("redis://", "http://")):
         try:
