@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from model.config import ModelConfig
-from model.nn import PaletteUNet
+from model.nn import PaletteUNet, create_network
 
 FORMAT = "palette-checkpoint/1"
 
@@ -79,7 +79,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 
 def build_network(checkpoint: Checkpoint, device: torch.device | str = "cpu") -> PaletteUNet:
     """The network the checkpoint describes, with its weights, in eval mode, float32 on ``device``."""
-    network = PaletteUNet(checkpoint.config.unet)
+    network = create_network(checkpoint.config)
     misfit = describe_misfit(network.state_dict(), checkpoint.state)
     if misfit:
         raise CheckpointError(f"checkpoint weights do not fit the network its config describes: {misfit}")

@@ -33,6 +33,36 @@ class LossType(enum.StrEnum):
 class ScheduleKind(enum.StrEnum):
     LINEAR = "linear"  # betas linear in t (Ho et al. 2020; Palette)
     COSINE = "cosine"  # gamma = cos^2 of a shifted angle (Nichol & Dhariwal 2021)
+    KARRAS = "karras"  # sigma = sqrt((1-g)/g) evenly spaced in sigma^(1/rho) (Karras et al. 2022, eq. 5)
+
+
+class Target(enum.StrEnum):
+    """What the diffusion generates."""
+
+    IMAGE = "image"  # the clean image y_0 itself (Palette)
+    RESIDUAL = "residual"  # y_0 minus the task's classical prior (predict-and-refine; ResShift, I2SB)
+
+
+class Preconditioning(enum.StrEnum):
+    """How the raw network is wrapped before its output becomes a prediction."""
+
+    NONE = "none"  # the network's output is the prediction (Palette)
+    EDM = "edm"  # Karras et al. 2022: c_in, c_skip, c_out from sigma and sigma_data; predicts y_0
+
+
+class NoiseLevels(enum.StrEnum):
+    """How training draws each example's noise level."""
+
+    SCHEDULE = "schedule"  # a level of train_schedule uniformly, gamma uniform between neighbours (Palette)
+    LOG_NORMAL = "log_normal"  # ln(sigma) ~ N(p_mean, p_std^2) (Karras et al. 2022)
+
+
+class LossWeighting(enum.StrEnum):
+    """Per-example weight of the loss as a function of the noise level."""
+
+    UNIFORM = "uniform"  # Palette
+    MIN_SNR = "min_snr"  # min(SNR, min_snr_gamma) relative to the prediction's own weight (Hang et al. 2023)
+    EDM = "edm"  # (sigma^2 + sigma_data^2) / (sigma sigma_data)^2 on the y_0 error (Karras et al. 2022)
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,9 @@ class ScheduleConfig:
     beta_start: float = 1e-4  # linear only
     beta_end: float = 0.09  # linear only; Palette's inference schedule
     cosine_offset: float = 0.008  # cosine only: the "s" of Nichol & Dhariwal
+    sigma_min: float = 0.002  # karras only
+    sigma_max: float = 80.0  # karras only
+    rho: float = 7.0  # karras only
 
 
 @dataclass(frozen=True)
@@ -88,6 +121,22 @@ class DiffusionConfig:
     sample_schedule: ScheduleConfig = ScheduleConfig(num_steps=1000, beta_start=1e-4, beta_end=0.09)
     prediction: Prediction = Prediction.EPS
     loss: LossType = LossType.L2
+    target: Target = Target.IMAGE
+    preconditioning: Preconditioning = Preconditioning.NONE
+    sigma_data: float = 0.5  # EDM only: the standard deviation of what is diffused (image or residual)
+    noise_levels: NoiseLevels = NoiseLevels.SCHEDULE
+    p_mean: float = -1.2  # log_normal only
+    p_std: float = 1.2  # log_normal only
+    loss_weighting: LossWeighting = LossWeighting.UNIFORM
+    min_snr_gamma: float = 5.0  # min_snr only
+
+    def __post_init__(self) -> None:
+        if self.preconditioning is Preconditioning.EDM and self.prediction is not Prediction.Y0:
+            raise ValueError("EDM preconditioning makes the network predict y0: set prediction to 'y0'")
+        if self.loss_weighting is LossWeighting.EDM and self.prediction is not Prediction.Y0:
+            raise ValueError("the EDM loss weighting is defined on the y0 error: set prediction to 'y0'")
+        if self.sigma_data <= 0:
+            raise ValueError(f"sigma_data must be positive, got {self.sigma_data}")
 
 
 @dataclass(frozen=True)
@@ -166,10 +215,14 @@ def _coerce(hint: Any, value: Any) -> Any:
 __all__ = [
     "DiffusionConfig",
     "LossType",
+    "LossWeighting",
     "ModelConfig",
+    "NoiseLevels",
+    "Preconditioning",
     "Prediction",
     "ScheduleConfig",
     "ScheduleKind",
+    "Target",
     "UNetConfig",
     "from_dict",
 ]

@@ -11,11 +11,34 @@ import pytest
 import torch
 
 from model.checkpoint import save_checkpoint
-from model.config import ModelConfig, UNetConfig
-from model.nn import PaletteUNet
+from model.config import (
+    DiffusionConfig,
+    LossWeighting,
+    ModelConfig,
+    NoiseLevels,
+    Preconditioning,
+    Prediction,
+    ScheduleConfig,
+    ScheduleKind,
+    Target,
+    UNetConfig,
+)
+from model.nn import PaletteUNet, create_network
 from palette.up import RedisServer
 
 TINY_RESOLUTION = 32
+KARRAS = ScheduleConfig(kind=ScheduleKind.KARRAS, num_steps=50, sigma_min=0.002, sigma_max=20.0, rho=7.0)
+# The recipe of configs/residual-64.json: EDM over the classical prior.
+EDM_RESIDUAL = DiffusionConfig(
+    train_schedule=KARRAS,
+    sample_schedule=KARRAS,
+    prediction=Prediction.Y0,
+    target=Target.RESIDUAL,
+    preconditioning=Preconditioning.EDM,
+    sigma_data=0.3,
+    noise_levels=NoiseLevels.LOG_NORMAL,
+    loss_weighting=LossWeighting.EDM,
+)
 
 
 def tiny_model_config(resolution: int = TINY_RESOLUTION) -> ModelConfig:
@@ -37,7 +60,7 @@ def random_network(config: ModelConfig, seed: int = 0) -> PaletteUNet:
     """A network whose zero-initialised output layers are randomised too, so that its output depends on
     its input (a freshly initialised ADM U-Net outputs exactly zero)."""
     torch.manual_seed(seed)
-    network = PaletteUNet(config.unet)
+    network = create_network(config)
     with torch.no_grad():
         for parameter in network.parameters():
             if not parameter.any():

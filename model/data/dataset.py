@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from model.imaging import images_to_tensor, masks_to_tensor
 from model.tasks import Task, get_task
+from model.tasks.prior import classical_prior
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 # Stream tags keep the generators of the different random choices independent of each other.
@@ -37,7 +38,7 @@ class DatasetError(RuntimeError):
 class Example(NamedTuple):
     """One training example; the DataLoader's default collation stacks each field into a batch."""
 
-    source: Tensor  # (3, H, W) float32 in [-1, 1]: the conditioning x
+    source: Tensor  # (3, H, W) float32 in [-1, 1]: the conditioning x (the classical prior, with_prior)
     mask: Tensor  # (1, H, W) float32 in {0, 1}: 1 where the model generates pixels
     target: Tensor  # (3, H, W) float32 in [-1, 1]: the clean image y_0
     task: int  # index into the data set's task names (a (B,) int64 tensor once collated)
@@ -132,7 +133,10 @@ class PaletteDataset(Dataset[Example]):
         seed: int = 0,
         cache_images: bool = True,
         max_short_side: int | None = None,
+        with_prior: bool = False,
     ) -> None:
+        """``with_prior`` replaces each source by its classical prior (:mod:`model.tasks.prior`), what a
+        residual model is conditioned on."""
         if not 0.0 < crop_scale[0] <= crop_scale[1] <= 1.0:
             raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {crop_scale}")
         if not tasks:
@@ -146,6 +150,7 @@ class PaletteDataset(Dataset[Example]):
         self.horizontal_flip = horizontal_flip
         self.seed = seed
         self.max_short_side = max_short_side
+        self.with_prior = with_prior
         # Decoded before any DataLoader worker forks, so the workers share these pages instead of each
         # decoding (and holding) its own copy.
         self.cache: list[Image.Image] | None = (
@@ -183,8 +188,9 @@ class PaletteDataset(Dataset[Example]):
         drawn = int(rng.choice(len(self.tasks), p=self.probabilities))  # drawn even when forced, so a
         task_index = drawn if task is None else task  # forced task degrades with the same random choices
         degraded = self.tasks[task_index].degrade(target, rng)
+        source = classical_prior(degraded.source, degraded.mask) if self.with_prior else degraded.source
         return Example(
-            source=images_to_tensor([degraded.source])[0],
+            source=images_to_tensor([source])[0],
             mask=masks_to_tensor([degraded.mask])[0],
             target=images_to_tensor([target])[0],
             task=task_index,

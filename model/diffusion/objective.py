@@ -1,9 +1,11 @@
-"""Palette's training objective: E ||f(x, sqrt(g) y_0 + sqrt(1-g) eps, g) - target||_p.
+"""Palette's training objective: E w(g) ||f(x, sqrt(g) y_0 + sqrt(1-g) eps, g) - target||_p.
 
-gamma is drawn per example as Palette (and WaveGrad) do: a level t uniform over the schedule, then gamma
-uniform between gamma_t and gamma_{t-1}, so the network learns a continuum of noise levels, not N of them.
+gamma is drawn per example either as Palette (and WaveGrad) do, a level t uniform over the schedule, then
+gamma uniform between gamma_t and gamma_{t-1}, so the network learns a continuum of noise levels, not N of
+them; or as EDM does, ln(sigma) normal with sigma = sqrt((1-g)/g), which spends the examples on the middle
+and low noise levels where a restoration's detail is decided instead of on near-pure noise.
 Only the pixels to generate (mask = 1) are noised and scored: known pixels stay clean, exactly as the
-samplers keep them.
+samplers keep them. What is diffused is the image or its residual over the source (:mod:`.target`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from model.config import DiffusionConfig, LossType, Prediction
+from model.config import DiffusionConfig, LossType, LossWeighting, NoiseLevels, Prediction
 from model.diffusion import process
-from model.diffusion.schedule import gammas
+from model.diffusion.schedule import gamma_from_sigma, gammas, sigma_from_gamma
+from model.diffusion.target import to_diffused
+from model.nn.preconditioning import edm_loss_weight
 
 Network = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (source, mask, y_t, gamma) -> output
 
@@ -30,8 +34,11 @@ class TrainingObjective:
         self.levels = torch.cat([torch.ones(1, dtype=torch.float64), levels]).to(device)
 
     def sample_gamma(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
-        n = self.levels.numel() - 1
         device = self.levels.device
+        if self.config.noise_levels is NoiseLevels.LOG_NORMAL:
+            normal = torch.randn(batch, device=device, dtype=torch.float64, generator=generator)
+            return gamma_from_sigma((self.config.p_mean + self.config.p_std * normal).exp())
+        n = self.levels.numel() - 1
         t = torch.randint(1, n + 1, (batch,), device=device, generator=generator)
         u = torch.rand(batch, device=device, dtype=torch.float64, generator=generator)
         low, high = self.levels[t], self.levels[t - 1]
@@ -45,6 +52,23 @@ class TrainingObjective:
             return y0
         return process.v_target(y0, gamma, noise)
 
+    def weight(self, gamma: Tensor) -> Tensor:
+        """Per-example loss weight (B,), float64."""
+        weighting, prediction = self.config.loss_weighting, self.config.prediction
+        if weighting is LossWeighting.EDM:
+            return edm_loss_weight(sigma_from_gamma(gamma), self.config.sigma_data)
+        if weighting is LossWeighting.MIN_SNR:
+            snr = gamma.double() / (1.0 - gamma.double())
+            clipped = snr.clamp(max=self.config.min_snr_gamma)
+            # The y0 error is the eps error times sqrt(1/SNR) and the v error times sqrt(1/(SNR+1)) (up to
+            # sign), so min(SNR, g) on the y0 error reads as these on the network's own target.
+            if prediction is Prediction.EPS:
+                return clipped / snr
+            if prediction is Prediction.V:
+                return clipped / (snr + 1.0)
+            return clipped
+        return torch.ones_like(gamma, dtype=torch.float64)
+
     def loss(
         self,
         network: Network,
@@ -56,14 +80,19 @@ class TrainingObjective:
         noise: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Mean p-norm error over the pixels to generate (mask = 1), averaged over the batch."""
+        """Mean weighted p-norm error over the pixels to generate (mask = 1), averaged over the batch.
+
+        The weight scales the error before the norm (sqrt(w) |e| for L1, w e^2 for L2), so both norms see
+        the same rescaled error."""
         if gamma is None:
             gamma = self.sample_gamma(y0.shape[0], generator)
         if noise is None:
             noise = torch.randn(y0.shape, device=y0.device, dtype=y0.dtype, generator=generator)
-        y_t = mask * process.q_sample(y0, gamma, noise) + (1.0 - mask) * y0
+        diffused = to_diffused(y0, source, self.config.target)
+        y_t = mask * process.q_sample(diffused, gamma, noise) + (1.0 - mask) * diffused
         output = network(source, mask, y_t, gamma.float())
-        error = output.float() - self.target(y0, gamma, noise).float()
+        scale = process.expand(self.weight(gamma).sqrt(), output.float())
+        error = scale * (output.float() - self.target(diffused, gamma, noise).float())
         per_pixel = error.abs() if self.config.loss is LossType.L1 else error.square()
         weight = mask.expand_as(per_pixel)
         return (per_pixel * weight).sum() / weight.sum().clamp(min=1.0)

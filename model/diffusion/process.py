@@ -5,31 +5,31 @@ from __future__ import annotations
 from torch import Tensor
 
 
-def _expand(values: Tensor, like: Tensor) -> Tensor:
+def expand(values: Tensor, like: Tensor) -> Tensor:
     """Per-example scalars (B,) -> (B, 1, 1, 1), in the dtype of ``like``."""
     return values.to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
 
 
 def q_sample(y0: Tensor, gamma: Tensor, noise: Tensor) -> Tensor:
     """y_t = sqrt(gamma) y_0 + sqrt(1 - gamma) eps, with a per-example gamma (B,)."""
-    return _expand(gamma.sqrt(), y0) * y0 + _expand((1.0 - gamma).sqrt(), y0) * noise
+    return expand(gamma.sqrt(), y0) * y0 + expand((1.0 - gamma).sqrt(), y0) * noise
 
 
 def y0_from_eps(y_t: Tensor, gamma: Tensor, eps: Tensor) -> Tensor:
-    return (y_t - _expand((1.0 - gamma).sqrt(), y_t) * eps) / _expand(gamma.sqrt(), y_t)
+    return (y_t - expand((1.0 - gamma).sqrt(), y_t) * eps) / expand(gamma.sqrt(), y_t)
 
 
 def eps_from_y0(y_t: Tensor, gamma: Tensor, y0: Tensor) -> Tensor:
-    return (y_t - _expand(gamma.sqrt(), y_t) * y0) / _expand((1.0 - gamma).sqrt(), y_t)
+    return (y_t - expand(gamma.sqrt(), y_t) * y0) / expand((1.0 - gamma).sqrt(), y_t)
 
 
 def y0_from_v(y_t: Tensor, gamma: Tensor, v: Tensor) -> Tensor:
     """v = sqrt(g) eps - sqrt(1-g) y0  =>  y0 = sqrt(g) y_t - sqrt(1-g) v."""
-    return _expand(gamma.sqrt(), y_t) * y_t - _expand((1.0 - gamma).sqrt(), y_t) * v
+    return expand(gamma.sqrt(), y_t) * y_t - expand((1.0 - gamma).sqrt(), y_t) * v
 
 
 def v_target(y0: Tensor, gamma: Tensor, noise: Tensor) -> Tensor:
-    return _expand(gamma.sqrt(), y0) * noise - _expand((1.0 - gamma).sqrt(), y0) * y0
+    return expand(gamma.sqrt(), y0) * noise - expand((1.0 - gamma).sqrt(), y0) * y0
 
 
 def posterior(y0: Tensor, y_t: Tensor, gamma_t: Tensor, gamma_prev: Tensor) -> tuple[Tensor, Tensor]:
@@ -47,5 +47,5 @@ def posterior(y0: Tensor, y_t: Tensor, gamma_t: Tensor, gamma_prev: Tensor) -> t
     coef_y0 = gamma_prev.sqrt() * (1.0 - alpha) / (1.0 - gamma_t)
     coef_yt = alpha.sqrt() * (1.0 - gamma_prev) / (1.0 - gamma_t)
     variance = (1.0 - gamma_prev) * (1.0 - alpha) / (1.0 - gamma_t)
-    mean = _expand(coef_y0, y0) * y0 + _expand(coef_yt, y_t) * y_t
-    return mean, _expand(variance, y_t)
+    mean = expand(coef_y0, y0) * y0 + expand(coef_yt, y_t) * y_t
+    return mean, expand(variance, y_t)

@@ -29,7 +29,7 @@ def betas(schedule: ScheduleConfig) -> Tensor:
         raise ValueError("a schedule needs at least one step")
     if schedule.kind is ScheduleKind.LINEAR:
         return torch.linspace(schedule.beta_start, schedule.beta_end, n, dtype=torch.float64)
-    if schedule.kind is ScheduleKind.COSINE:
+    if schedule.kind in (ScheduleKind.COSINE, ScheduleKind.KARRAS):
         levels = gammas(schedule)
         return 1.0 - levels / torch.cat([torch.ones(1, dtype=torch.float64), levels[:-1]])
     raise ValueError(f"unknown schedule kind {schedule.kind!r}")
@@ -44,7 +44,32 @@ def gammas(schedule: ScheduleConfig) -> Tensor:
         f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
         beta = (1.0 - f[1:] / f[:-1]).clamp(max=0.999)
         return torch.cumprod(1.0 - beta, dim=0)
+    if schedule.kind is ScheduleKind.KARRAS:
+        return gamma_from_sigma(karras_sigmas(schedule))
     return torch.cumprod(1.0 - betas(schedule), dim=0)
+
+
+def karras_sigmas(schedule: ScheduleConfig) -> Tensor:
+    """sigma_1 < ... < sigma_N from sigma_min to sigma_max, evenly spaced in sigma^(1/rho) (EDM eq. 5):
+    rho = 7 spends most levels at low noise, where the detail of the image is decided."""
+    n, rho = schedule.num_steps, schedule.rho
+    if not 0 < schedule.sigma_min < schedule.sigma_max:
+        raise ValueError(f"need 0 < sigma_min < sigma_max, got {schedule.sigma_min}, {schedule.sigma_max}")
+    ramp = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+    low, high = schedule.sigma_min ** (1.0 / rho), schedule.sigma_max ** (1.0 / rho)
+    return (low + ramp * (high - low)) ** rho
+
+
+def sigma_from_gamma(gamma: Tensor) -> Tensor:
+    """The variance-exploding noise level of a variance-preserving one: y_t / sqrt(g) = y_0 + sigma eps with
+    sigma = sqrt((1 - g) / g). Float64, since g reaches 1e-20 at the noisy end."""
+    gamma = gamma.double()
+    return ((1.0 - gamma) / gamma).sqrt()
+
+
+def gamma_from_sigma(sigma: Tensor) -> Tensor:
+    """The inverse of :func:`sigma_from_gamma`: g = 1 / (1 + sigma^2)."""
+    return 1.0 / (1.0 + sigma.double() ** 2)
 
 
 def half_log_snr(gamma: Tensor) -> Tensor:

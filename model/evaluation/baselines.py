@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-INPAINT_RADIUS = 3  # pixels of known neighbourhood each filled pixel looks at (OpenCV's usual value)
+from model.tasks.prior import opencv_fill
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,7 @@ class Baseline:
 
 def _opencv_inpaint(flag: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     def run(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """cv2.inpaint treats channels alike, so RGB goes in as is; only masked pixels are written."""
-        filled: np.ndarray = cv2.inpaint(source, mask.astype(np.uint8) * 255, INPAINT_RADIUS, flag)
-        return filled
+        return opencv_fill(source, mask, flag)
 
     return run
 

@@ -8,7 +8,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from model.nn import PaletteUNet
+from model.config import Target
+from model.diffusion.target import clip_estimate, known_values
+from model.runtime.backend import Network
 from model.runtime.channels_last import laid_out
 from model.runtime.precision import Precision, autocast
 from model.runtime.step_table import C_D, C_P, C_Y, GAMMA, K_O, K_Y, S
@@ -18,10 +20,17 @@ StepFunction = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], tuple[
 
 
 def fused_step(
-    network: PaletteUNet, device: torch.device, precision: Precision, *, channels_last: bool
+    network: Network,
+    device: torch.device,
+    precision: Precision,
+    *,
+    channels_last: bool,
+    target: Target = Target.IMAGE,
 ) -> StepFunction:
-    """The step for ``network``: only the network runs in ``precision``; the update is float32, with the
-    known pixels (mask 0) put back exactly, as :class:`model.sampling.KnownPixels` does."""
+    """The step for ``network`` (the module, or its export in another runtime: :mod:`model.runtime.backend`):
+    only the network runs in ``precision``; the update is float32, with the known pixels (mask 0) put back
+    exactly, as :class:`model.sampling.KnownPixels` does. ``target`` says what ``y`` is
+    (:mod:`model.diffusion.target`): the image, or its residual over ``source``."""
 
     def step(
         y: Tensor, d_prev: Tensor, z: Tensor, row: Tensor, source: Tensor, mask: Tensor
@@ -34,8 +43,8 @@ def fused_step(
                 laid_out(y, channels_last),
                 gamma,
             )
-        d = (row[K_Y] * y + row[K_O] * output.float()).clamp(-1.0, 1.0)
+        d = clip_estimate(row[K_Y] * y + row[K_O] * output.float(), source, target)
         y_next = row[C_Y] * y + row[C_D] * d + row[C_P] * d_prev + row[S] * z
-        return torch.where(mask > 0.5, y_next, source), d
+        return torch.where(mask > 0.5, y_next, known_values(source, target)), d
 
     return step

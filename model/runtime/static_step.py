@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from model.config import UNetConfig
+from model.config import Target, UNetConfig
+from model.diffusion.target import known_values
 from model.runtime.cuda_graph import GraphPool, capture
 from model.runtime.fused_step import StepFunction
 from model.runtime.step_table import ROW_WIDTH
@@ -24,7 +25,7 @@ def draw_rows(out: Tensor, generators: Sequence[torch.Generator]) -> None:
 
 class StaticStep:
     """Buffers for ``batch`` examples of a network shaped by ``config``; the source and the sample share
-    their channels (known pixels are copied from the source)."""
+    their channels (known pixels come from the source, as ``target`` says)."""
 
     def __init__(
         self,
@@ -33,8 +34,10 @@ class StaticStep:
         config: UNetConfig,
         device: torch.device,
         graph_pool: GraphPool | None,
+        target: Target = Target.IMAGE,
     ) -> None:
         size = config.image_size
+        self.target = target
         image = (batch, config.out_channels, size, size)
         self.batch = batch
         self.source = torch.zeros(image, device=device)
@@ -63,7 +66,7 @@ class StaticStep:
         self.source[:count].copy_(source)
         self.mask[:count].copy_(mask)
         draw_rows(self.y, generators)
-        self.y.copy_(torch.where(self.mask > 0.5, self.y, self.source))
+        self.y.copy_(torch.where(self.mask > 0.5, self.y, known_values(self.source, self.target)))
 
     def draw_noise(self, generators: Sequence[torch.Generator]) -> None:
         draw_rows(self.z, generators)

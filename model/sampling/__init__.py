@@ -8,11 +8,13 @@ from torch import Tensor
 
 from model.config import DiffusionConfig
 from model.diffusion.schedule import Spacing, gammas, sampling_gammas
+from model.diffusion.target import known_values, to_image
 from model.sampler_settings import SamplerKind, SamplerSettings
 from model.sampling.ancestral import sample_ancestral
 from model.sampling.ddim import sample_ddim
 from model.sampling.denoiser import (
     Callback,
+    ConditionalNetwork,
     Denoiser,
     KnownPixels,
     NoiseSampler,
@@ -53,6 +55,29 @@ def run_sampler(
     return sample_dpmpp_2m(denoiser, y, levels, **common)
 
 
+def sample_network(
+    settings: SamplerSettings,
+    network: ConditionalNetwork,
+    diffusion: DiffusionConfig,
+    source: Tensor,
+    mask: Tensor,
+    noise: PerExampleNoise,
+) -> Tensor:
+    """Images (B, 3, H, W) in [-1, 1] from ``network`` conditioned on ``source`` (what the network sees)
+    and ``mask``, with the readable reference samplers: the definition the fast path is held to."""
+    target = diffusion.target
+    diffused = run_sampler(
+        settings,
+        network_denoiser(network, diffusion.prediction, target=target),
+        noise(source),
+        diffusion,
+        noise=noise,
+        extra_args={"source": source, "mask": mask},
+        known=KnownPixels(values=known_values(source, target), mask=mask),
+    )
+    return to_image(diffused, source, target)
+
+
 __all__ = [
     "Callback",
     "Denoiser",
@@ -67,5 +92,6 @@ __all__ = [
     "sample_ancestral",
     "sample_ddim",
     "sample_dpmpp_2m",
+    "sample_network",
     "sampler_levels",
 ]

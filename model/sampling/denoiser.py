@@ -14,8 +14,9 @@ from typing import Any, Protocol, TypedDict
 import torch
 from torch import Tensor
 
-from model.config import Prediction
+from model.config import Prediction, Target
 from model.diffusion import process
+from model.diffusion.target import clip_estimate
 
 
 class Denoiser(Protocol):
@@ -39,13 +40,20 @@ class ConditionalNetwork(Protocol):
     def __call__(self, source: Tensor, mask: Tensor, y_t: Tensor, gamma: Tensor) -> Tensor: ...
 
 
-def network_denoiser(network: ConditionalNetwork, prediction: Prediction, *, clip: bool = True) -> Denoiser:
+def network_denoiser(
+    network: ConditionalNetwork,
+    prediction: Prediction,
+    *,
+    clip: bool = True,
+    target: Target = Target.IMAGE,
+) -> Denoiser:
     """Wrap a Palette network as a denoiser. ``extra_args`` must hold ``source`` and ``mask``.
 
     Images stay in float32; the per-example coefficients are formed from gamma in float64.
 
-    ``clip`` clamps the y_0 prediction to the data range [-1, 1], as Palette's sampler does; it matters for
-    the noisiest steps, where y_0 = (y_t - sqrt(1-g) eps) / sqrt(g) divides by almost zero.
+    ``clip`` clamps the y_0 prediction so the image it stands for is in the data range [-1, 1], as
+    Palette's sampler does; it matters for the noisiest steps, where y_0 = (y_t - sqrt(1-g) eps) / sqrt(g)
+    divides by almost zero. ``target`` says whether y is the image or its residual over the source.
     """
 
     def denoise(y_t: Tensor, gamma: Tensor, **extra_args: Any) -> Tensor:
@@ -58,7 +66,7 @@ def network_denoiser(network: ConditionalNetwork, prediction: Prediction, *, cli
             y0 = process.y0_from_v(y_t, gamma64, output)
         else:
             y0 = output
-        return y0.clamp(-1.0, 1.0) if clip else y0
+        return clip_estimate(y0, source, target) if clip else y0
 
     return denoise
 

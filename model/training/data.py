@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from model.config import Target
 from model.data.dataset import Example, PaletteDataset
 from model.training.config import TrainConfig
 from model.training.rng import derive_seed
@@ -57,6 +58,7 @@ def training_dataset(config: TrainConfig) -> PaletteDataset:
         seed=config.seed,
         cache_images=data.cache_images,
         max_short_side=data.max_short_side,
+        with_prior=config.model.diffusion.target is Target.RESIDUAL,
     )
 
 
@@ -88,6 +90,7 @@ def evaluation_examples(config: TrainConfig) -> list[list[Example]]:
         seed=derive_seed(config.seed, EVAL_STREAM),
         cache_images=data.cache_images,
         max_short_side=data.max_short_side,
+        with_prior=config.model.diffusion.target is Target.RESIDUAL,
     )
     count = max(config.eval.images_per_task, config.eval.loss_examples_per_task)
     images = len(dataset.files)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from model.checkpoint import save_checkpoint
 from model.data.dataset import Example, list_images
 from model.diffusion.objective import TrainingObjective
-from model.nn import PaletteUNet
+from model.nn import PaletteUNet, create_network
 from model.training.config import TrainConfig
 from model.training.data import StreamBatches, training_dataset, training_loader
 from model.training.distributed import Distributed, distributed
@@ -109,7 +109,7 @@ class Trainer:
         seed_everything(config.seed)  # the same initial weights on every rank
         # Built as is: ADM's zero-initialised output layers make every residual block start as the
         # identity, and the network's output start at zero.
-        self.network = PaletteUNet(config.model.unet).to(self.device)
+        self.network = create_network(config.model).to(self.device)
         self.ema: PaletteUNet = copy.deepcopy(self.network).eval().requires_grad_(False)
         self.optimizer = build_optimizer(self.network, config.optimizer)
         self.scaler = grad_scaler(self.device, self.precision)
