@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from model.evaluation.baselines import Baseline, baselines_for
+from model.evaluation.conditions import Condition, conditions_for
 from model.evaluation.features import FeatureExtractor
 from model.evaluation.heldout import CROP_FRACTION, Crop, EvalInput, degrade_all, load_crops
 from model.evaluation.inception import NOT_COMPUTED, Inception
@@ -73,9 +74,11 @@ class Preview:
 
 @dataclass(frozen=True)
 class TaskResult:
-    """One task's table: a row per sampler, then a row per baseline."""
+    """One condition's table (:mod:`model.evaluation.conditions`): a row per sampler, then a row per
+    baseline."""
 
-    task: str
+    task: str  # the condition's key, e.g. "inpaint-box16"
+    title: str  # what the condition is, e.g. "centred box, 16% of the image"
     inputs: int
     rows: list[RowResult]
     preview: Preview
@@ -178,15 +181,15 @@ def run_baseline(baseline: Baseline, inputs: Sequence[EvalInput]) -> tuple[np.nd
     return outputs[:, None], time.perf_counter() - started
 
 
-def evaluate_task(
-    task: str,
+def evaluate_condition(
+    condition: Condition,
     crops: list[Crop],
     pipeline: PalettePipeline,
     extractor: FeatureExtractor,
     inception: Inception | None,
     settings: EvalSettings,
 ) -> TaskResult:
-    inputs = degrade_all(task, crops, settings.seed)
+    inputs = degrade_all(condition, crops, settings.seed)
     outputs: dict[str, np.ndarray] = {}
     rows: list[tuple[str, str, dict[str, Any] | None, float]] = []
     for sampler in settings.samplers:
@@ -196,14 +199,15 @@ def evaluate_task(
         )
         described = {"kind": sampler.kind.value, "steps": sampler.steps, "eta": sampler.eta}
         rows.append((name, "model", described, seconds / (len(inputs) * settings.samples)))
-    for baseline in baselines_for(task):
+    for baseline in baselines_for(condition.task):
         outputs[baseline.name], seconds = run_baseline(baseline, inputs)
         rows.append((baseline.name, "baseline", None, seconds / len(inputs)))
     scores = score_rows(inputs, outputs, extractor, inception, settings.seed)
     first = f"Palette {sampler_label(settings.samplers[0])}"
     shown = inputs[:PREVIEW_INPUTS]
     return TaskResult(
-        task=task,
+        task=condition.key,
+        title=f"{condition.task}: {condition.title}",
         inputs=len(inputs),
         rows=[
             RowResult(name, kind, sampler, outputs[name].shape[1], per_image, scores[name])
@@ -267,7 +271,9 @@ def evaluate(plan: EvalPlan) -> EvaluationResult:
     warm_up(pipeline, plan.crops[0])
     extractor = FeatureExtractor(pipeline.device)
     tasks = [
-        evaluate_task(task, plan.crops, pipeline, extractor, plan.inception, settings) for task in plan.tasks
+        evaluate_condition(condition, plan.crops, pipeline, extractor, plan.inception, settings)
+        for task in plan.tasks
+        for condition in conditions_for(task)
     ]
     weights = shown_path(settings.weights)
     config = {

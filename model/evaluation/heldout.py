@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from model.tasks import get_task
+from model.evaluation.conditions import Condition
 
 PHOTO_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 # A crop's side as a fraction of the photo's shorter side: about the median of the training crops
@@ -99,13 +99,14 @@ def load_crops(
     return crops
 
 
-def degrade_all(task_name: str, crops: list[Crop], seed: int) -> list[EvalInput]:
-    """The task's degradation of every crop, with a fixed per-(crop, task) seed for masks and quality."""
-    task = get_task(task_name)
+def degrade_all(condition: Condition, crops: list[Crop], seed: int) -> list[EvalInput]:
+    """The condition's degradation of every crop, with a fixed per-(crop, condition) seed for masks and
+    quality; the samples' seeds depend on the task and the crop only."""
+    task_name = condition.task
     inputs = []
     for crop in crops:
-        degraded = task.degrade(
-            crop.image, np.random.default_rng(stable_seed(seed, "degrade", task_name, crop.name))
+        degraded = condition.degrade(
+            crop.image, np.random.default_rng(stable_seed(seed, "degrade", condition.key, crop.name))
         )
         inputs.append(
             EvalInput(

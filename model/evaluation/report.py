@@ -78,6 +78,7 @@ def to_json(result: EvaluationResult) -> dict[str, Any]:
             "fid_is": result.fid_is,
             "tasks": {
                 task.task: {
+                    "title": task.title,
                     "inputs": task.inputs,
                     "grid": grid_name(task.task),
                     "grid_sampler": task.preview.sampler,
@@ -147,7 +148,7 @@ def to_markdown(result: EvaluationResult) -> str:
     ]
     for task in result.tasks:
         lines += [
-            f"## {task.task} ({task.inputs} inputs)",
+            f"## {task.task}: {task.title} ({task.inputs} inputs)",
             "",
             task_table(task, with_inception),
             "",

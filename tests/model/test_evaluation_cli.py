@@ -10,13 +10,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from model.evaluation.conditions import CENTRED_BOX_AREA, conditions_for
 from model.evaluation.evaluate import shown_path
 from model.evaluation.heldout import degrade_all, load_crops
 from model.evaluation.inception import INCEPTION_ENV, NOT_COMPUTED
+from model.tasks.restore import jpeg_roundtrip
 from palette.cli import main as palette
 from tests.model.test_evaluation_inception import save_stand_in
 
 TASKS = ("inpaint", "colorize", "uncrop", "restore")
+# The report's tables: each task on the conditions issue 12 names (model.evaluation.conditions).
+CONDITIONS = {
+    "inpaint": "inpaint",
+    "inpaint-box16": "inpaint",
+    "colorize": "colorize",
+    "uncrop-side50": "uncrop",
+    "restore-q10": "restore",
+}
 METRICS = {
     "psnr",
     "psnr_best_of_n",
@@ -67,11 +77,11 @@ def test_palette_eval_writes_every_report_file_and_key(
     assert {"platform", "cpu_count", "torch", "device"} <= report["machine"].keys()
     assert report["started"] and report["seconds"] > 0 and report["photos"] == 2
     assert report["fid_is"] == NOT_COMPUTED
-    assert set(report["tasks"]) == set(TASKS)
-    for task, result in report["tasks"].items():
+    assert set(report["tasks"]) == set(CONDITIONS)
+    for key, result in report["tasks"].items():
         assert result["inputs"] == 2
         names = [row["name"] for row in result["rows"]]
-        assert names == ["Palette ddim:2", *BASELINES[task]]
+        assert names == ["Palette ddim:2", *BASELINES[CONDITIONS[key]]]
         for row in result["rows"]:
             assert set(row["metrics"]) == METRICS
             assert row["seconds_per_image"] > 0
@@ -96,7 +106,7 @@ def test_palette_eval_writes_every_report_file_and_key(
     ):
         assert heading in markdown
     assert NOT_COMPUTED in markdown and "FID ↓" not in markdown
-    assert markdown.count("| Palette ddim:2 |") == len(TASKS)
+    assert markdown.count("| Palette ddim:2 |") == len(CONDITIONS)
 
 
 def test_reports_name_checkpoints_below_the_working_directory_by_relative_path(
@@ -114,7 +124,7 @@ def test_palette_eval_reports_fid_and_is_with_inception_weights(
     monkeypatch.setenv(INCEPTION_ENV, str(weights))
     assert _eval(tiny_checkpoint, heldout, tmp_path / "out", "--tasks", "restore") == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    for row in report["tasks"]["restore"]["rows"]:
+    for row in report["tasks"]["restore-q10"]["rows"]:
         assert {"fid", "is", "is_std"} <= row["metrics"].keys()
         assert row["metrics"]["fid"] >= 0 and row["metrics"]["is"] >= 1
     assert "FID ↓" in (tmp_path / "out" / "report.md").read_text()
@@ -128,8 +138,9 @@ def test_palette_eval_rejects_a_missing_data_folder(tiny_checkpoint: Path, tmp_p
 def test_inputs_are_fixed_per_photo_and_task(heldout: Path, tmp_path: Path) -> None:
     """The same inputs for every run, sampler and baseline; another photo or --limit changes nothing."""
     crops = load_crops(heldout, 32, 3, 0.75, seed=0, limit=None)
-    again = degrade_all("inpaint", load_crops(heldout, 32, 3, 0.75, seed=0, limit=1), seed=0)
-    first = degrade_all("inpaint", crops, seed=0)[: len(again)]
+    (mix, _) = conditions_for("inpaint")
+    again = degrade_all(mix, load_crops(heldout, 32, 3, 0.75, seed=0, limit=1), seed=0)
+    first = degrade_all(mix, crops, seed=0)[: len(again)]
     for a, b in zip(first, again, strict=True):
         assert a.name == b.name and a.seed == b.seed
         np.testing.assert_array_equal(a.source, b.source)
@@ -137,3 +148,24 @@ def test_inputs_are_fixed_per_photo_and_task(heldout: Path, tmp_path: Path) -> N
     assert len({item.seed for item in first}) == len(first)
     np.testing.assert_array_equal(crops[0].image, load_crops(heldout, 32, 1, 0.75, seed=0, limit=1)[0].image)
     assert not np.array_equal(crops[1].image, crops[2].image)  # random crops differ
+
+
+def test_inpainting_is_also_scored_on_a_centred_box_of_sixteen_percent(heldout: Path) -> None:
+    (_, box) = conditions_for("inpaint")
+    (item, *_) = degrade_all(box, load_crops(heldout, 60, 1, 0.75, seed=0, limit=1), seed=0)
+    rows, cols = np.nonzero(item.mask)
+    assert item.mask.mean() == pytest.approx(CENTRED_BOX_AREA, abs=0.01)
+    assert (rows.min() + rows.max()) / 2 == pytest.approx(29.5) and rows.min() == cols.min()
+
+
+def test_uncropping_is_scored_on_half_the_image_beyond_one_side(heldout: Path) -> None:
+    (side,) = conditions_for("uncrop")
+    for item in degrade_all(side, load_crops(heldout, 32, 3, 0.75, seed=0, limit=None), seed=0):
+        assert item.mask.mean() == 0.5
+        assert item.mask.all(axis=0).sum() == 16 or item.mask.all(axis=1).sum() == 16
+
+
+def test_restoration_is_scored_at_jpeg_quality_ten(heldout: Path) -> None:
+    (q10,) = conditions_for("restore")
+    (item, *_) = degrade_all(q10, load_crops(heldout, 32, 1, 0.75, seed=0, limit=1), seed=0)
+    np.testing.assert_array_equal(item.source, jpeg_roundtrip(item.target, 10))
