@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh Debian machine with Python 3.11:
-#   make up     start the whole service locally (Redis if none is reachable, the API, one worker)
+#   make up     start the whole service locally (a private Redis, the API, one worker)
 #   make test   install everything and run the full test suite (what CI runs)
 
 PYTHON ?= python3
@@ -19,7 +19,8 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-up: $(BIN)/.installed
+# A private redis-server is started (and installed first if missing) unless PALETTE_REDIS_URL names a Redis.
+up: $(BIN)/.installed $(if $(PALETTE_REDIS_URL),,check-redis-server)
 	$(BIN)/palette up --port $(PORT)
 
 check-redis-server:

@@ -1,7 +1,9 @@
-"""``palette up``: everything on one machine, for trying Palette out. Uses the Redis at PALETTE_REDIS_URL if
-one answers there, else starts a private ``redis-server`` on a free port in a temporary directory; then the
-API and one worker with the bundled weights (or PALETTE_WEIGHTS / --weights). Prints the URL and a curl
-example once the API is ready; Ctrl-C stops everything, in order, and removes what it created."""
+"""``palette up``: everything on one machine, for trying Palette out. Starts a private ``redis-server`` on a
+free port in a temporary directory, unless told to use a Redis (--redis-url or PALETTE_REDIS_URL); then the
+API and one worker with the bundled weights (or PALETTE_WEIGHTS / --weights). Prints which Redis it uses,
+then the URL and a curl example once the API is ready; Ctrl-C stops everything, in order, and removes
+the private Redis with all its data. A Redis it was told to use keeps what the service wrote there (job
+records and results until they expire, the cluster's metrics, RQ's registries; see the README)."""
 
 from __future__ import annotations
 
@@ -147,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="palette up", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="interface the API listens on")
     parser.add_argument("--port", type=int, default=8000, help="port the API listens on")
-    parser.add_argument("--redis-url", help="PALETTE_REDIS_URL (a private Redis is started if none answers)")
+    parser.add_argument(
+        "--redis-url",
+        help="use this Redis (PALETTE_REDIS_URL); without either, a private one is started, removed on exit",
+    )
     parser.add_argument("--weights", help="checkpoint (PALETTE_WEIGHTS, else the bundled weights)")
     parser.add_argument("--device", help="auto, cpu, cuda, ... (PALETTE_DEVICE)")
     parser.add_argument("--ready-timeout", type=float, default=600.0, help="seconds allowed for startup")
@@ -173,14 +178,42 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    told = (
+        "--redis-url"
+        if args.redis_url
+        else "PALETTE_REDIS_URL"
+        if "redis_url" in settings.model_fields_set
+        else None
+    )
+    if told and not redis_answers(settings.redis_url):
+        print(
+            f"palette up: no Redis answers at {settings.redis_url} (from {told}); start it, or leave {told} "
+            "out to have palette up start a private one",
+            file=sys.stderr,
+        )
+        return 2
     signal.signal(signal.SIGTERM, _raise_exit)
     with ExitStack() as cleanup:
-        redis_url = settings.redis_url
-        if not redis_answers(redis_url):
-            server = RedisServer()
+        if told:
+            redis_url = settings.redis_url
+            print(
+                f"palette up: using the Redis at {redis_url} (from {told}); the jobs, results and metrics "
+                "written there stay after palette up stops (see the README)",
+                flush=True,
+            )
+        else:
+            try:
+                server = RedisServer()
+            except FileNotFoundError as error:
+                print(f"palette up: {error}; or pass --redis-url to use a running Redis", file=sys.stderr)
+                return 2
             cleanup.callback(server.remove)
             redis_url = server.start()
-            print(f"palette up: no Redis at {settings.redis_url}; started one at {redis_url}", flush=True)
+            print(
+                f"palette up: started a private Redis at {redis_url} (data in {server.directory}); "
+                "it is stopped and deleted with everything in it when palette up stops",
+                flush=True,
+            )
         env = os.environ | {
             "PALETTE_REDIS_URL": redis_url,
             "PALETTE_WEIGHTS": str(weights),

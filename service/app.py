@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis import Redis
 
+from model.tasks import task_names
 from service.errors import install_error_handlers
 from service.jobs import JobService
 from service.metrics import HttpMetricsMiddleware, api_registry
 from service.routers import health, jobs, tasks
+from service.routers.docs import docs_router
+from service.routers.model import model_router
 from service.routers.ui import ui_router
 from service.settings import Settings
 from service.uploads import UploadLimitMiddleware
@@ -44,15 +47,19 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN: routers/docs.py serves its own
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.jobs = JobService(redis, settings)
-    app.state.metrics_registry, http_metrics = api_registry(redis, settings.queue)
+    app.state.metrics_registry, http_metrics = api_registry(redis, settings.queue, task_names())
     install_error_handlers(app, settings)
     app.include_router(tasks.task_router(settings))
+    app.include_router(model_router(settings))
     app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(ui_router())
+    app.include_router(docs_router(app))
     app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)  # outermost: sees every answer
     return app

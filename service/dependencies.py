@@ -10,8 +10,9 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.errors import UnauthorizedError
+from service.errors import UnauthorizedError, UnsupportedMediaTypeError
 from service.jobs import JobService
+from service.schemas import FORM_MEDIA_TYPE
 from service.settings import Settings
 from service.store import ANONYMOUS
 
@@ -48,5 +49,23 @@ def authenticate(
     )
 
 
+def require_form(request: Request) -> None:
+    """A task endpoint's body must be a multipart form: anything else (JSON, most often) would otherwise be
+    answered as a form with every field missing ("image: Field required")."""
+    sent = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if sent != FORM_MEDIA_TYPE:
+        raise UnsupportedMediaTypeError(
+            f"this endpoint takes {FORM_MEDIA_TYPE}, with the photo as the file field 'image' "
+            f"(curl -F image=@photo.png ...), not {sent or 'a body without a Content-Type'}"
+        )
+
+
+async def blank_fields(request: Request) -> frozenset[str]:
+    """The names of the form fields sent empty (the form is parsed once; this reads the parsed copy)."""
+    form = await request.form()
+    return frozenset(name for name, value in form.multi_items() if value == "")
+
+
 Principal = Annotated[str, Depends(authenticate)]
+BlankFields = Annotated[frozenset[str], Depends(blank_fields)]
 Jobs = Annotated[JobService, Depends(get_jobs)]

@@ -51,6 +51,10 @@ class GoneError(ServiceError):
     status_code = 410
 
 
+class UnsupportedMediaTypeError(ServiceError):
+    status_code = 415
+
+
 class TooManyRequestsError(ServiceError):
     status_code = 429
 

@@ -16,14 +16,17 @@ from typing import cast
 from redis import Redis, RedisError
 from rq.job import Job
 
+from model.sampler_settings import SamplerKind
 from model.tasks import Task, TaskInputError
 from service import queue as rq
 from service.errors import ConflictError, GoneError, InvalidInputError, NotFoundError, UnavailableError
+from service.estimates import Estimator
 from service.images import DecodedImage, UnusableImageError, decode_image
 from service.metrics import JOBS_CANCELED, JOBS_SUBMITTED, ClusterMetrics
 from service.ratelimit import RateLimiter
 from service.schemas import (
     MAX_SEED,
+    Estimate,
     ImageInfo,
     JobPayload,
     JobState,
@@ -43,6 +46,14 @@ class Upload:
     """The bytes of the multipart files of a submission, by field name (``image``, ``mask``)."""
 
     files: Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The job a submission stands for: a new one, or the one an Idempotency-Key replay returns."""
+
+    job_id: str
+    created: bool
 
 
 def _timestamp(value: float | None) -> datetime | None:
@@ -72,19 +83,26 @@ class JobService:
         self.queue = rq.rq_queue(redis, settings.queue)
         self.metrics = ClusterMetrics()
         self.rate_limiter = RateLimiter(redis, settings.rate_limit_per_minute)
+        self.estimator = Estimator(redis, self.queue, self.store)
 
     # Submission
 
     def submit(
-        self, task: Task, form: SamplingForm, upload: Upload, principal: str, idempotency: str | None
-    ) -> str:
-        """Validate, store the inputs and enqueue; returns the job id (an existing one for a repeated
-        Idempotency-Key with the same request). Every attempt counts against the caller's rate limit, checked
-        first: decoding the uploads is the expensive part."""
+        self,
+        task: Task,
+        form: SamplingForm,
+        upload: Upload,
+        principal: str,
+        idempotency: str | None,
+        blank: frozenset[str] = frozenset(),
+    ) -> Submission:
+        """Validate, store the inputs and enqueue (``blank``: the form fields sent empty); a repeated
+        Idempotency-Key with the same request returns the existing job instead. Every attempt counts against
+        the caller's rate limit, checked first: decoding the uploads is the expensive part."""
         self.rate_limiter.check(principal)
         image = self._decode(upload, "image")
         mask = self._decode(upload, "mask") if task.needs_mask else None
-        options = form.task_options(task)
+        options = form.task_options(task, blank)
         try:
             task.validate(image.image, mask.image if mask else None, options)
         except TaskInputError as error:
@@ -93,12 +111,15 @@ class JobService:
         idem_key = self._idempotency_key(principal, idempotency)
         fingerprint = self._fingerprint(task, form, upload)
         if idem_key and (existing := self.redis.get(idem_key)):
-            return self._replay(cast(bytes, existing), fingerprint)
+            return Submission(self._replay(cast(bytes, existing), fingerprint), created=False)
         self._admit()
 
         job_id = secrets.token_urlsafe(16)
         if idem_key and not self.redis.set(idem_key, f"{job_id} {fingerprint}", nx=True, ex=self._idem_ttl):
-            return self._replay(cast(bytes, self.redis.get(idem_key)), fingerprint)  # a concurrent retry won
+            replayed = self._replay(
+                cast(bytes, self.redis.get(idem_key)), fingerprint
+            )  # a concurrent retry won
+            return Submission(replayed, created=False)
         kind = form.sampler
         seed = form.seed if form.seed is not None else secrets.randbelow(MAX_SEED + 1)
         payload = JobPayload(
@@ -126,7 +147,7 @@ class JobService:
             if idem_key:
                 self.redis.delete(idem_key)
             raise
-        return job_id
+        return Submission(job_id, created=True)
 
     def _decode(self, upload: Upload, field: str) -> DecodedImage:
         try:
@@ -190,9 +211,8 @@ class JobService:
             )
         raise NotFoundError(f"there is no job {job_id}")
 
-    def status(
-        self, job_id: str, principal: str, sample_url: Callable[[int], str], inline: bool = False
-    ) -> JobStatus:
+    def _read(self, job_id: str, principal: str) -> tuple[JobRecord, JobState, str | None]:
+        """The job's record, its state and (when it failed) why."""
         # RQ's status before the record: workers write a job's results into its record before telling RQ it
         # has finished, so read in this order a finished job always comes with its samples
         rq_job = rq.fetch(self.redis, job_id)
@@ -201,13 +221,24 @@ class JobService:
         if rq_job is None and record.finished_at is not None:  # RQ's copy expired a moment before ours
             raise GoneError(f"job {job_id} has expired")
         if rq_job is None:  # RQ dropped it: it waited longer than its ttl without being picked up
-            state = JobState.FAILED
             waited = self.settings.input_ttl_seconds
-            error = error or f"no worker picked the job up within {waited} s; it expired in the queue"
-        else:
-            state = rq.public_state(rq_job.get_status(refresh=False))
-            if state is JobState.FAILED and error is None:
-                error = describe_rq_failure(rq_job)
+            return (
+                record,
+                JobState.FAILED,
+                error or f"no worker picked the job up within {waited} s; it expired in the queue",
+            )
+        state = rq.public_state(rq_job.get_status(refresh=False))
+        if state is JobState.FAILED and error is None:
+            error = describe_rq_failure(rq_job)
+        return record, state, error if state is JobState.FAILED else None
+
+    def state(self, job_id: str, principal: str) -> JobState:
+        return self._read(job_id, principal)[1]
+
+    def status(
+        self, job_id: str, principal: str, sample_url: Callable[[int], str], inline: bool = False
+    ) -> JobStatus:
+        record, state, error = self._read(job_id, principal)
         payload = record.payload
         samples = None
         if state is JobState.FINISHED:
@@ -223,12 +254,20 @@ class JobService:
                 )
                 for k in range(record.samples)
             ]
+        position = rq.queue_position(self.queue, job_id) if state is JobState.QUEUED else None
         return JobStatus(
             job_id=job_id,
             task=payload.task,
             status=state,
             progress=1.0 if state is JobState.FINISHED else record.progress,
-            queue_position=rq.queue_position(self.queue, job_id) if state is JobState.QUEUED else None,
+            queue_position=position,
+            estimate=(
+                self.estimator.estimate(
+                    payload.steps * payload.num_samples, rq.jobs_ahead(self.queue, position)
+                )
+                if state is JobState.QUEUED
+                else None
+            ),
             parameters=Parameters(
                 num_samples=payload.num_samples,
                 sampler=payload.sampler,
@@ -251,14 +290,21 @@ class JobService:
             ),
             batch=record.batch,
             samples=samples,
-            error=error if state is JobState.FAILED else None,
-            expires_at=_timestamp(self.store.expires_at(job_id)) if state.is_terminal else None,
+            error=error,
+            expires_at=_timestamp(self.store.expires_at(job_id, record)) if state.is_terminal else None,
         )
 
+    def estimate(self, sampler: SamplerKind, steps: int | None, num_samples: int) -> Estimate:
+        """For a job submitted now, behind everything queued."""
+        image_steps = (steps or sampler.default_steps) * num_samples
+        return self.estimator.estimate(image_steps, rq.jobs_ahead(self.queue, None))
+
     def sample(self, job_id: str, principal: str, index: int) -> bytes:
-        rq_job = rq.fetch(self.redis, job_id)  # RQ's status first: see status()
-        record = self._record(job_id, principal)
-        state = rq.public_state(rq_job.get_status(refresh=False)) if rq_job else JobState.FAILED
+        record, state, error = self._read(job_id, principal)
+        if state is JobState.CANCELED:
+            raise GoneError(f"job {job_id} was canceled; it has no samples")
+        if state is JobState.FAILED:
+            raise GoneError(f"job {job_id} failed, so it has no samples: {error}")
         if state is not JobState.FINISHED:
             raise ConflictError(f"job {job_id} is {state.value}; samples are available once it has finished")
         if not 0 <= index < record.samples:
@@ -277,9 +323,10 @@ class JobService:
         outcome = rq.cancel(self.redis, job_id, self.settings.result_ttl_seconds)
         if outcome is rq.CancelOutcome.UNKNOWN:
             raise GoneError(f"job {job_id} has expired")
-        if outcome is rq.CancelOutcome.ALREADY_ENDED:
-            state = self.status(job_id, principal, sample_url).status
-            raise ConflictError(f"job {job_id} has already {state.value}; there is nothing to cancel")
+        if outcome in (rq.CancelOutcome.ALREADY_ENDED, rq.CancelOutcome.ALREADY_CANCELED):
+            state = self.state(job_id, principal)
+            ended = "been canceled" if state is JobState.CANCELED else state.value
+            raise ConflictError(f"job {job_id} has already {ended}; there is nothing to cancel")
         if outcome is rq.CancelOutcome.CANCELED:
             with self.redis.pipeline() as pipe:
                 self.store.mark_canceled(pipe, job_id)

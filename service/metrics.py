@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -96,9 +96,10 @@ CLUSTER_METRICS = (
 )
 
 # Per-worker gauges: name -> help
+WORKER_SPEED = "palette_denoising_steps_per_second"
 WORKER_GAUGES = {
     "palette_model_load_seconds": "Time the worker took to load the model and warm it up at start.",
-    "palette_denoising_steps_per_second": "Per-image denoising steps per second in the worker's last batch.",
+    WORKER_SPEED: "Per-image denoising steps per second in the worker's last batch.",
 }
 _WORKERS_SET = f"{PREFIX}:metrics:workers"
 _SEP = "\x00"  # never occurs in JSON-encoded labels
@@ -144,13 +145,26 @@ class ClusterMetrics:
         pipe.srem(_WORKERS_SET, worker)
 
 
+def worker_speeds(redis: Redis, workers: Sequence[str]) -> dict[str, float]:
+    """The speed each of ``workers`` measured on its last batch (denoising steps x images per second);
+    workers that have not sampled since they started are left out."""
+    with redis.pipeline(transaction=False) as pipe:
+        for worker in workers:
+            pipe.hget(_worker_key(worker), WORKER_SPEED)
+        speeds = pipe.execute()
+    return {worker: float(speed) for worker, speed in zip(workers, speeds, strict=True) if speed is not None}
+
+
 class ClusterCollector(Collector):
     """Exposes what workers and API replicas recorded in Redis, plus live queue and worker counts. When
-    Redis is unreachable the scrape still succeeds, with ``palette_redis_up 0``."""
+    Redis is unreachable the scrape still succeeds, with ``palette_redis_up 0``. Counters labelled by task
+    start at zero for every known task: a series that appears only with the first failure leaves rate()
+    and the dashboard with "No data" instead of 0 on a healthy cluster."""
 
-    def __init__(self, redis: Redis, queue_name: str) -> None:
+    def __init__(self, redis: Redis, queue_name: str, tasks: Sequence[str] = ()) -> None:
         self.redis = redis
         self.queue_name = queue_name
+        self.tasks = tuple(tasks)
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("palette_redis_up", "Whether the API can reach Redis (1) or not (0).")
@@ -170,7 +184,7 @@ class ClusterCollector(Collector):
                 pipe.hgetall(metric.key)
             stored = pipe.execute()
         families = [
-            _counter(metric, fields) if metric.kind == "counter" else _histogram(metric, fields)
+            _counter(metric, fields, self.tasks) if metric.kind == "counter" else _histogram(metric, fields)
             for metric, fields in zip(CLUSTER_METRICS, stored, strict=True)
         ]
         families += self._live_gauges()
@@ -207,10 +221,15 @@ class ClusterCollector(Collector):
         return list(gauges.values())
 
 
-def _counter(metric: ClusterMetric, fields: Mapping[bytes, bytes]) -> Metric:
+def _counter(metric: ClusterMetric, fields: Mapping[bytes, bytes], tasks: Sequence[str] = ()) -> Metric:
     family = CounterMetricFamily(metric.name, metric.documentation, labels=list(metric.labels))
-    for field, value in sorted(fields.items()):
-        family.add_metric(json.loads(field), float(value))
+    values = {field.decode(): float(value) for field, value in fields.items()}
+    if metric.labels == ("task",):
+        values = {_labels_field(metric, {"task": task}): 0.0 for task in tasks} | values
+    elif not metric.labels:
+        values = {_labels_field(metric, {}): 0.0} | values
+    for field, value in sorted(values.items()):
+        family.add_metric(json.loads(field), value)
     return family
 
 
@@ -277,17 +296,30 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
+            self.metrics.observe(
+                scope["method"], route_template(scope), status, time.perf_counter() - started
+            )
 
 
-def api_registry(redis: Redis, queue_name: str) -> tuple[CollectorRegistry, HttpMetrics]:
-    """A registry per app (not the global one), so several apps can live in one process (tests)."""
+def route_template(scope: Scope) -> str:
+    """The path template of the route that answered (``/v1/jobs/{job_id}``), or ``unmatched``. FastAPI's
+    routes put themselves in the scope; plain Starlette routes (``/openapi.json``) only their endpoint."""
+    route = scope.get("route")
+    if route is None and (endpoint := scope.get("endpoint")) is not None and "app" in scope:
+        route = next((r for r in scope["app"].routes if getattr(r, "endpoint", None) is endpoint), None)
+    return str(getattr(route, "path", "unmatched"))
+
+
+def api_registry(
+    redis: Redis, queue_name: str, tasks: Sequence[str] = ()
+) -> tuple[CollectorRegistry, HttpMetrics]:
+    """A registry per app (not the global one), so several apps can live in one process (tests); the
+    task-labelled cluster counters start at zero for each of ``tasks``."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    registry.register(ClusterCollector(redis, queue_name))
+    registry.register(ClusterCollector(redis, queue_name, tasks))
     return registry, HttpMetrics(registry)
 
 

@@ -9,7 +9,7 @@ from typing import cast
 
 from redis import Redis, WatchError
 from redis.client import Pipeline
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import CanceledJobRegistry
@@ -106,10 +106,34 @@ def queue_position(queue: Queue, job_id: str) -> int | None:
     return cast(int | None, queue.connection.lpos(queue.key, job_id))
 
 
-def live_workers(redis: Redis, queue: Queue | None = None) -> int:
+def jobs_ahead(queue: Queue, position: int | None) -> list[str]:
+    """The ids of the jobs waiting ahead of position ``position`` (all of the queue's for None)."""
+    if position == 0:
+        return []
+    ids = queue.connection.lrange(queue.key, 0, -1 if position is None else position - 1)
+    return [job_id.decode() for job_id in cast(list[bytes], ids)]
+
+
+def running_jobs(queue: Queue) -> list[str]:
+    return queue.started_job_registry.get_job_ids(cleanup=False)
+
+
+def live_worker_names(redis: Redis, queue: Queue | None = None) -> list[str]:
     """Workers (of ``queue``, or all) whose heartbeat key has not expired. A worker killed without
     warning stays registered until maintenance cleans it, so registration alone is not enough."""
     keys = sorted(get_keys(queue=queue, connection=None if queue else redis))
     if not keys:
-        return 0
-    return int(redis.exists(*keys))
+        return []
+    with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.exists(key)
+        alive = pipe.execute()
+    return [
+        key.removeprefix(Worker.redis_worker_namespace_prefix)
+        for key, up in zip(keys, alive, strict=True)
+        if up
+    ]
+
+
+def live_workers(redis: Redis, queue: Queue | None = None) -> int:
+    return len(live_worker_names(redis, queue))

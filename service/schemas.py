@@ -16,6 +16,8 @@ from service.settings import Settings
 
 MAX_SEED = 2**31 - 1
 UPLOAD_FIELDS = ("image", "mask")
+DEFAULT_SAMPLER = SamplerKind.DDIM  # of a submission (and of an estimate) that names none
+FORM_MEDIA_TYPE = "multipart/form-data"  # what every task endpoint takes
 
 
 class JobState(enum.StrEnum):
@@ -79,8 +81,12 @@ class SamplingForm(BaseModel):
             name: getattr(self, name).file.read() for name in UPLOAD_FIELDS if name in type(self).model_fields
         }
 
-    def task_options(self, task: Task) -> dict[str, str]:
-        return {option.name: getattr(self, option.name) for option in task.options}
+    def task_options(self, task: Task, blank: frozenset[str] = frozenset()) -> dict[str, str]:
+        """The task's options; those in ``blank`` were sent empty, which the form parser reads as absent
+        (their default): an empty option is a value, and the task's validation refuses it."""
+        return {
+            option.name: "" if option.name in blank else getattr(self, option.name) for option in task.options
+        }
 
 
 def task_form(task: Task, settings: Settings) -> type[SamplingForm]:
@@ -100,7 +106,7 @@ def task_form(task: Task, settings: Settings) -> type[SamplingForm]:
         ),
         "sampler": (
             SamplerKind,
-            Field(SamplerKind.DDIM, description="ddpm = the full ancestral chain; ddim; dpmpp_2m"),
+            Field(DEFAULT_SAMPLER, description="ddpm = the full ancestral chain; ddim; dpmpp_2m"),
         ),
         "steps": (
             int | None,
@@ -131,7 +137,10 @@ class ErrorResponse(BaseModel):
 
 class JobAccepted(BaseModel):
     job_id: str
-    status: JobState = JobState.QUEUED
+    status: JobState = Field(
+        default=JobState.QUEUED,
+        description="queued for a new job; the job's state now for an Idempotency-Key replay",
+    )
     status_url: str
 
 
@@ -174,6 +183,24 @@ class Timings(BaseModel):
     total_seconds: float | None = Field(None, description="from submission to the results")
 
 
+class Estimate(BaseModel):
+    """How long a job will take, from the speed the workers measured on their last batch (denoising steps
+    per image per second) and the work queued and running ahead of it. Null numbers: nothing to base them
+    on (no live worker, or none has sampled since it started); ``basis`` says which."""
+
+    start_seconds: float | None = Field(
+        description="until sampling starts: the steps x samples ahead of it, at the live workers' speed"
+    )
+    sampling_seconds: float | None = Field(
+        description="sampling itself: its steps x samples, at one worker's speed"
+    )
+    workers: int = Field(description="live workers serving the queue")
+    image_steps_per_second: float | None = Field(
+        description="the live workers' measured speed, together (denoising steps x images per second)"
+    )
+    basis: str = Field(description="what the estimate rests on, for a human")
+
+
 class BatchInfo(BaseModel):
     id: str = Field(description="jobs sampled together share this id")
     jobs: int
@@ -193,6 +220,7 @@ class JobStatus(BaseModel):
     status: JobState
     progress: float = Field(ge=0.0, le=1.0, description="fraction of the sampling done")
     queue_position: int | None = Field(None, description="jobs ahead of this one while queued (0 = next)")
+    estimate: Estimate | None = Field(None, description="while queued: how long until it starts, and samples")
     parameters: Parameters
     input: ImageInfo
     output: ImageInfo | None = Field(
@@ -203,6 +231,37 @@ class JobStatus(BaseModel):
     samples: list[SampleLink] | None = None
     error: str | None = None
     expires_at: datetime | None = Field(None, description="when results and this record are deleted")
+
+
+class TaskScore(BaseModel):
+    """The model against the best classical baseline on one task, from the evaluation of these weights."""
+
+    task: str
+    measure: str = Field(description="the evaluation's measure compared (lower is better)")
+    model: float
+    baseline: str = Field(description="the best baseline on that measure")
+    baseline_score: float
+    beats_baseline: bool
+
+
+class ModelEvaluation(BaseModel):
+    sampler: str = Field(description="the sampler the scores are for, e.g. ddim:50")
+    photos: int | None = Field(None, description="held-out photos the inputs were cut from")
+    inputs_per_task: int
+    tasks: list[TaskScore]
+
+
+class ModelInfo(BaseModel):
+    """What the served weights are, read from the checkpoint's own metadata and, when one was made for
+    exactly these weights (same sha256), their evaluation report."""
+
+    weights: str = Field(description="the checkpoint's file name")
+    resolution: int | None = Field(None, description="side of the square the model samples at, in pixels")
+    parameters: int | None = None
+    training_steps: int | None = None
+    tasks: list[str] = Field(default_factory=list, description="the tasks it was trained for")
+    summary: str = Field(description="what it is good at, in a sentence or two, derived from the evaluation")
+    evaluation: ModelEvaluation | None = None
 
 
 class Health(BaseModel):

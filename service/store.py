@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from pydantic import BaseModel
@@ -115,9 +115,27 @@ class JobStore:
     def all_samples(self, job_id: str) -> dict[int, bytes]:
         return {int(k): v for k, v in _bytes_hash(self.redis.hgetall(samples_key(job_id))).items()}
 
-    def expires_at(self, job_id: str) -> float | None:
-        ttl = self.redis.ttl(record_key(job_id))
-        return time.time() + ttl if ttl >= 0 else None
+    def expires_at(self, job_id: str, record: JobRecord) -> float | None:
+        """When an ended job's record and results go: ``result_ttl`` after it ended (set in one pipeline with
+        the expiry itself), so that every answer names the same instant; from the key's TTL when the job
+        ended without its record being told (a worker died and RQ failed it)."""
+        if record.finished_at is not None:
+            return record.finished_at + self.settings.result_ttl_seconds
+        ttl_ms = self.redis.pttl(record_key(job_id))
+        return time.time() + ttl_ms / 1000 if ttl_ms >= 0 else None
+
+    def work_left(self, job_ids: Sequence[str]) -> float:
+        """Denoising steps x images still to run for ``job_ids``, from their payloads and progress."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(record_key(job_id), "payload", "progress")
+            found = pipe.execute()
+        work = 0.0
+        for payload, progress in found:
+            if payload is not None:
+                job = JobPayload.model_validate_json(payload)
+                work += job.steps * job.num_samples * (1.0 - (json.loads(progress) if progress else 0.0))
+        return work
 
     # Lifecycle (workers; the API for cancellation)
 

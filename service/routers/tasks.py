@@ -8,20 +8,33 @@ an endpoint. Each endpoint has its own form model, so the OpenAPI document lists
 from collections.abc import Callable
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Form, Header, Request, Response
+from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 
+from model.sampler_settings import SamplerKind
 from model.tasks import Task, get_task, task_names
-from service.dependencies import Jobs, Principal, authenticate
+from service.dependencies import BlankFields, Jobs, Principal, authenticate, require_form
 from service.jobs import Upload
-from service.schemas import ErrorResponse, JobAccepted, SamplingForm, TaskInfo, TaskOptionInfo, task_form
+from service.schemas import (
+    DEFAULT_SAMPLER,
+    FORM_MEDIA_TYPE,
+    ErrorResponse,
+    Estimate,
+    JobAccepted,
+    SamplingForm,
+    TaskInfo,
+    TaskOptionInfo,
+    task_form,
+)
 from service.settings import Settings
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or wrong API key (when keys are configured)"},
 }
 ERRORS: dict[int | str, dict[str, Any]] = UNAUTHORIZED | {
-    400: {"model": ErrorResponse, "description": "the body is not valid multipart/form-data"},
+    200: {"model": JobAccepted, "description": "an Idempotency-Key replay: the existing job, as it is now"},
+    400: {"model": ErrorResponse, "description": f"the body is not valid {FORM_MEDIA_TYPE}"},
     413: {"model": ErrorResponse, "description": "the upload exceeds PALETTE_MAX_UPLOAD_BYTES"},
+    415: {"model": ErrorResponse, "description": f"the body is not {FORM_MEDIA_TYPE} (JSON, say)"},
     422: {"model": ErrorResponse, "description": "invalid field, unusable image or mask"},
     429: {"model": ErrorResponse, "description": "over the submissions per minute allowed; see Retry-After"},
     503: {"model": ErrorResponse, "description": "queue full or Redis unavailable; see Retry-After"},
@@ -32,24 +45,45 @@ def _submit_endpoint(task: Task, form_model: type[SamplingForm]) -> Callable[...
     def submit(
         request: Request,
         response: Response,
-        form: Annotated[form_model, Form(media_type="multipart/form-data")],  # type: ignore[valid-type]
+        form: Annotated[form_model, Form(media_type=FORM_MEDIA_TYPE)],  # type: ignore[valid-type]
         jobs: Jobs,
         principal: Principal,
+        blank: BlankFields,
         idempotency_key: Annotated[
             str | None, Header(description="retrying with the same key returns the same job")
         ] = None,
     ) -> JobAccepted:
         fields = cast(SamplingForm, form)  # the form model is built at run time; mypy cannot see its type
-        job_id = jobs.submit(task, fields, Upload(fields.read_uploads()), principal, idempotency_key)
-        status_url = str(request.url_for("get_job", job_id=job_id))
+        upload = Upload(fields.read_uploads())
+        submission = jobs.submit(task, fields, upload, principal, idempotency_key, blank)
+        status_url = str(request.url_for("get_job", job_id=submission.job_id))
         response.headers["Location"] = status_url
-        return JobAccepted(job_id=job_id, status_url=status_url)
+        if submission.created:
+            return JobAccepted(job_id=submission.job_id, status_url=status_url)
+        response.status_code = 200  # nothing new was created: the job as it is now
+        state = jobs.state(submission.job_id, principal)
+        return JobAccepted(job_id=submission.job_id, status=state, status_url=status_url)
 
     return submit
 
 
 def task_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["tasks"], dependencies=[Depends(authenticate)])
+
+    @router.get(
+        "/estimate",
+        summary="How long a job submitted now would wait and sample",
+        responses=UNAUTHORIZED | {422: {"model": ErrorResponse, "description": "invalid query parameter"}},
+    )
+    def estimate(
+        jobs: Jobs,
+        sampler: Annotated[SamplerKind, Query()] = DEFAULT_SAMPLER,
+        steps: Annotated[
+            int | None, Query(ge=1, le=settings.max_steps, description="default: the sampler's own")
+        ] = None,
+        num_samples: Annotated[int, Query(ge=1, le=settings.max_samples)] = settings.default_samples,
+    ) -> Estimate:
+        return jobs.estimate(sampler, steps, num_samples)
 
     @router.get("/tasks", summary="The tasks this API serves, with their options", responses=UNAUTHORIZED)
     def list_tasks(request: Request) -> list[TaskInfo]:
@@ -80,5 +114,6 @@ def task_router(settings: Settings) -> APIRouter:
             status_code=202,
             response_model=JobAccepted,
             responses=ERRORS,
+            dependencies=[Depends(require_form)],
         )
     return router

@@ -13,6 +13,7 @@ import {
   sentence,
 } from './api.js';
 import { MaskPainter } from './painter.js';
+import { Viewer } from './viewer.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -33,7 +34,13 @@ const page = {
   seed: $('#seed'),
   seedRandom: $('#seed-random'),
   submit: $('#submit'),
+  estimate: $('#estimate'),
   formMessage: $('#form-message'),
+  aboutModel: $('#about-model'),
+  modelFacts: $('#model-facts'),
+  modelSummary: $('#model-summary'),
+  modelDetails: $('#model-details'),
+  modelScores: $('#model-scores'),
   stage: $('#stage'),
   preview: $('#preview'),
   maskTools: $('#mask-tools'),
@@ -46,6 +53,7 @@ const page = {
 };
 
 const painter = new MaskPainter($('#mask-canvas'), $('#brush-cursor'));
+const viewer = new Viewer();
 
 const state = {
   tasks: [],
@@ -100,6 +108,39 @@ async function loadTasks() {
   }
   showFormMessage('');
   renderTasks();
+  loadModel(); // only once the API answers: before that, a key may be missing
+}
+
+// The model --------------------------------------------------------------------------------------------------
+
+// Everything said about the model comes from GET /v1/model, which derives it from the served weights and
+// their evaluation: retrained weights change what the page says without touching the page.
+async function loadModel() {
+  let model;
+  try {
+    model = await callJson('v1/model');
+  } catch {
+    return; // the task list already says what went wrong (a missing key, an unreachable server)
+  }
+  const facts = [model.weights];
+  if (model.resolution) facts.push(`${model.resolution}×${model.resolution} px`);
+  if (model.parameters) facts.push(`${(model.parameters / 1e6).toFixed(1)} M parameters`);
+  if (model.training_steps) facts.push(`${model.training_steps.toLocaleString('en')} training steps`);
+  page.modelFacts.textContent = `${facts.join(', ')}.`;
+  page.modelSummary.textContent = model.summary;
+  const scores = model.evaluation?.tasks ?? [];
+  page.modelScores.replaceChildren(
+    ...scores.map((score) => {
+      const item = document.createElement('li');
+      const verdict = score.beats_baseline ? 'better than' : 'worse than';
+      item.textContent =
+        `${score.task}: ${verdict} ${score.baseline} ` +
+        `(${score.measure} ${score.model.toFixed(1)} against ${score.baseline_score.toFixed(1)}; lower is better)`;
+      return item;
+    }),
+  );
+  page.modelDetails.hidden = !scores.length;
+  page.aboutModel.hidden = false;
 }
 
 // localStorage may be unavailable (privacy modes); then nothing is remembered, and that is all.
@@ -258,6 +299,7 @@ function applyLimits(found) {
   );
   page.sampler.value = found.samplers.includes(chosen) ? chosen : found.defaultSampler;
   updateSampler();
+  estimateSoon();
 }
 
 function updateSampler() {
@@ -269,6 +311,47 @@ function updateSampler() {
 
 page.sampler.addEventListener('change', updateSampler);
 page.numSamples.addEventListener('input', () => (page.numSamples.dataset.touched = 'yes'));
+
+// The estimated time of a job with the form's settings, from the API (the workers' measured speed and the
+// queue ahead); refreshed when the settings change and every little while, as the queue moves.
+const ESTIMATE_REFRESH_MS = 15000;
+let estimateTimer = null;
+let estimateAbort = null;
+
+function about(seconds) {
+  return seconds < 1 ? 'under a second' : `about ${formatSeconds(Math.round(seconds))}`;
+}
+
+/** A sentence from an estimate of the API. */
+function describeEstimate(estimate) {
+  if (estimate.sampling_seconds === null) return `No time estimate yet: ${estimate.basis}.`;
+  const sampling = `${about(estimate.sampling_seconds)} to generate`;
+  if (!estimate.start_seconds) return `Estimated: ${sampling}, starting at once.`;
+  return `Estimated: starts in ${about(estimate.start_seconds)}, then ${sampling}.`;
+}
+
+async function updateEstimate() {
+  clearTimeout(estimateTimer);
+  if (!state.task) return; // the API has not answered yet (a key may be missing): nothing to ask it
+  estimateTimer = setTimeout(updateEstimate, ESTIMATE_REFRESH_MS);
+  estimateAbort?.abort();
+  estimateAbort = new AbortController();
+  const query = new URLSearchParams(samplingValues().filter(([name]) => name !== 'eta' && name !== 'seed'));
+  try {
+    const estimate = await callJson(`v1/estimate?${query}`, { signal: estimateAbort.signal });
+    page.estimate.textContent = describeEstimate(estimate);
+  } catch (error) {
+    if (error.name !== 'AbortError') page.estimate.textContent = '';
+  }
+}
+
+let estimateDebounce = null;
+function estimateSoon() {
+  clearTimeout(estimateDebounce);
+  estimateDebounce = setTimeout(updateEstimate, 250);
+}
+
+for (const input of [page.numSamples, page.sampler, page.steps]) input.addEventListener('input', estimateSoon);
 applyLimits(FALLBACK_LIMITS); // a usable form before the API has answered
 page.seedRandom.addEventListener('change', () => {
   page.seed.disabled = page.seedRandom.checked;
@@ -402,6 +485,7 @@ page.form.addEventListener('submit', async (event) => {
     await startRun({ task: state.task, file: state.file, mask, fields });
   } finally {
     page.submit.disabled = false;
+    estimateSoon(); // the new job is now ahead of the next one
   }
 });
 
@@ -422,6 +506,7 @@ class Run {
   #timer = null;
   #startedAt = 0;
   #statusUrl = null;
+  #samples = []; // [{url, seed, filename}] by index, for the large view
 
   constructor(request) {
     this.request = request;
@@ -566,7 +651,9 @@ class Run {
         const ahead = job.queue_position;
         const where =
           ahead === null ? '' : ahead === 0 ? ': yours is next' : `: ${ahead} job${ahead === 1 ? '' : 's'} ahead`;
-        this.#setStatus(`Queued${where}`, null);
+        const starts = job.estimate?.start_seconds;
+        const when = starts === null || starts === undefined ? '' : ` · starts in ${about(starts)}`;
+        this.#setStatus(`Queued${where}${when}`, null);
         return false;
       }
       case 'started':
@@ -620,10 +707,20 @@ class Run {
 
   #showSample(figure, blob, sample, filename) {
     const url = this.#url(blob);
+    this.#samples[sample.index] = { url, seed: sample.seed, filename };
     const image = document.createElement('img');
     image.src = url;
     image.alt = `Sample ${sample.index + 1}, seed ${sample.seed}`;
     image.dataset.seed = String(sample.seed);
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.className = 'sample-open';
+    open.title = 'Compare with the input, large';
+    open.append(image);
+    open.addEventListener('click', () => {
+      const shown = this.#samples.filter(Boolean); // in index order, those that have arrived
+      viewer.open(shown, shown.indexOf(this.#samples[sample.index]), $('.input img', this.element).src);
+    });
     const caption = document.createElement('figcaption');
     const link = document.createElement('a');
     link.href = url;
@@ -631,7 +728,7 @@ class Run {
     link.textContent = 'Download PNG';
     caption.append(`Seed ${sample.seed} · `, link);
     figure.classList.remove('pending');
-    figure.replaceChildren(image, caption);
+    figure.replaceChildren(open, caption);
   }
 
   async cancel() {

@@ -4,7 +4,9 @@ paint, pick, submit, download) and what they must see (progress, samples, readab
 from __future__ import annotations
 
 import io
+import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -388,3 +390,195 @@ def test_a_saved_key_unlocks_the_page_and_is_remembered(
     expect(page.get_by_label("API key")).to_have_value(API_KEY)
     expect(page.locator('input[name="task"]')).not_to_have_count(0)
     expect(page.locator("#form-message")).to_be_hidden()
+
+
+# Layout
+
+
+def test_generate_is_in_sight_at_1280_by_900_without_scrolling(
+    open_at: Any, page_url: str, photo_png: bytes
+) -> None:
+    page = open_at(page_url)  # the harness's window: 1280 x 900
+    upload(page, photo_png)
+    choose(page, "inpaint")  # the tallest form: the brush tools show too
+    expect(page.get_by_role("toolbar", name="Mask brush")).to_be_visible()
+    button = page.get_by_role("button", name="Generate")
+    box = button.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+    covering = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.id",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert covering == "submit"  # nothing lies over it
+
+
+# The large view: a sample over its input
+
+
+def open_large(run: Any, index: int) -> Any:
+    run.locator(".sample img").nth(index).click()
+    viewer = run.page.get_by_role("dialog")
+    expect(viewer).to_be_visible()
+    return viewer
+
+
+def test_a_sample_opens_large_over_its_input_and_the_slider_moves_the_line(inpainted: dict[str, Any]) -> None:
+    page, run = inpainted["page"], inpainted["run"]
+    viewer = open_large(run, 0)
+    seed = sample_seeds(run)[0]
+    expect(viewer.get_by_role("heading")).to_have_text(f"Sample 1 of 2 · seed {seed}")
+    after, before = page.locator("#viewer-after"), page.locator("#viewer-before")
+    assert after.get_attribute("src") == run.locator(".sample img").first.get_attribute("src")
+    assert before.get_attribute("src") == run.locator(".input img").get_attribute("src")
+    assert after.bounding_box()["height"] >= 500  # large: the thumbnails are about 200 px
+    assert after.bounding_box() == before.bounding_box()  # one over the other, the same size
+    viewer.get_by_role("slider").fill("20")
+    assert after.evaluate("image => getComputedStyle(image).clipPath") == "inset(0px 0px 0px 20%)"
+    line = page.locator(".compare-line").bounding_box()
+    box = after.bounding_box()
+    assert abs(line["x"] + line["width"] / 2 - (box["x"] + 0.2 * box["width"])) <= 2
+    save_screenshot(page, "sample-large-view")
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+
+
+def test_arrow_keys_move_between_samples_in_the_large_view_and_escape_closes_it(
+    inpainted: dict[str, Any],
+) -> None:
+    page, run = inpainted["page"], inpainted["run"]
+    thumbnails = [run.locator(".sample img").nth(k).get_attribute("src") for k in range(2)]
+    viewer = open_large(run, 0)
+    heading, after = viewer.get_by_role("heading"), page.locator("#viewer-after")
+    page.keyboard.press("ArrowRight")
+    expect(heading).to_have_text(re.compile(r"^Sample 2 of 2 · "))
+    assert after.get_attribute("src") == thumbnails[1]
+    page.keyboard.press("ArrowRight")  # wraps around
+    expect(heading).to_have_text(re.compile(r"^Sample 1 of 2 · "))
+    page.keyboard.press("ArrowLeft")
+    expect(heading).to_have_text(re.compile(r"^Sample 2 of 2 · "))
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+
+
+# What the page says about the model and about time
+
+
+def test_the_page_says_what_the_model_is_good_at_in_the_apis_words(open_at: Any, page_url: str) -> None:
+    model = httpx.get(f"{page_url}v1/model").json()
+    page = open_at(page_url)
+    about = page.get_by_role("region", name="About the model")
+    expect(about).to_contain_text(model["summary"])
+    expect(about).to_contain_text(model["weights"])
+
+
+def score(task: str, model: float, baseline: str, baseline_score: float) -> dict[str, Any]:
+    return {
+        "task": task,
+        "measure": "fd_effnetlite0",
+        "model": model,
+        "baseline": baseline,
+        "baseline_score": baseline_score,
+        "beats_baseline": model < baseline_score,
+    }
+
+
+# GET /v1/model for weights with an evaluation (the tests' tiny weights have none)
+EVALUATED_MODEL = {
+    "weights": "palette-default.safetensors",
+    "resolution": 64,
+    "parameters": 6_296_195,
+    "training_steps": 4500,
+    "tasks": ["inpaint", "colorize"],
+    "summary": "It beats the classical baselines at inpainting.",
+    "evaluation": {
+        "sampler": "ddim:50",
+        "photos": 6,
+        "inputs_per_task": 24,
+        "tasks": [
+            score("inpaint", 50.0, "OpenCV Telea", 90.0),
+            score("colorize", 204.8, "grayscale input", 89.8),
+        ],
+    },
+}
+
+
+def test_the_models_scores_against_the_baselines_are_listed(open_at: Any, page_url: str) -> None:
+    page = open_at(page_url)
+    page.route(
+        "**/v1/model",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(EVALUATED_MODEL)
+        ),
+    )
+    page.reload()
+    about = page.get_by_role("region", name="About the model")
+    expect(about).to_contain_text(
+        "palette-default.safetensors, 64×64 px, 6.3 M parameters, 4,500 training steps. "
+        "It beats the classical baselines at inpainting."
+    )
+    about.get_by_text("Scores against classical baselines").click()
+    expect(about.get_by_role("listitem")).to_have_text(
+        [
+            "inpaint: better than OpenCV Telea (fd_effnetlite0 50.0 against 90.0; lower is better)",
+            "colorize: worse than grayscale input (fd_effnetlite0 204.8 against 89.8; lower is better)",
+        ]
+    )
+
+
+def test_without_a_worker_the_page_says_there_is_no_time_estimate(open_at: Any, stalled_api: str) -> None:
+    page = open_at(f"{stalled_api}/")
+    expect(page.locator("#estimate")).to_have_text(
+        "No time estimate yet: no worker is serving the queue, so there is no speed to estimate from."
+    )
+
+
+@pytest.fixture
+def measured_worker(page_url: str, photo_png: bytes) -> str:
+    """The page's API, once its worker has sampled a batch and so measured its speed."""
+    with httpx.Client(base_url=page_url, timeout=30) as http:
+        fields = {"num_samples": "1", "steps": "2"}
+        job = http.post("v1/restore", files={"image": ("p.png", photo_png)}, data=fields).json()
+        for _ in range(600):
+            if http.get(job["status_url"]).json()["status"] == "finished":
+                return page_url
+            time.sleep(0.1)
+    raise AssertionError("the worker did not finish a 2-step job in 60 s")
+
+
+def test_the_page_estimates_how_long_the_chosen_settings_take(open_at: Any, measured_worker: str) -> None:
+    page = open_at(measured_worker)
+    page.get_by_label("Sampler").select_option("ddpm")  # 1000 steps
+    page.get_by_label("Samples").fill("4")
+    expected = httpx.get(f"{measured_worker}v1/estimate", params={"sampler": "ddpm", "num_samples": 4}).json()
+    estimate = page.locator("#estimate")
+    expect(estimate).to_have_text(re.compile(r"^Estimated: (starts in .+, then )?about .+ to generate"))
+    shown = re.search(r"about (?:(\d+) min )?(\d+) s to generate", estimate.inner_text())
+    assert shown, estimate.inner_text()
+    seconds = 60 * int(shown[1] or 0) + int(shown[2])
+    assert abs(seconds - expected["sampling_seconds"]) <= max(2, 0.2 * expected["sampling_seconds"])
+
+
+def test_a_queued_job_shows_when_it_should_start(
+    open_at: Any, measured_worker: str, photo_png: bytes
+) -> None:
+    with httpx.Client(base_url=measured_worker, timeout=30) as http:
+        fields = {"num_samples": "1", "steps": "1000"}
+        busy = http.post("v1/restore", files={"image": ("p.png", photo_png)}, data=fields).json()
+        try:
+            for _ in range(600):
+                if http.get(busy["status_url"]).json()["status"] == "started":
+                    break
+                time.sleep(0.1)
+            page = open_at(measured_worker)
+            upload(page, photo_png)
+            choose(page, "colorize")
+            fast_settings(page, samples=1)
+            run = generate(page)
+            expect(run.locator(".run-status")).to_have_text(
+                re.compile(r"^Queued: yours is next · starts in (about \d.*|under a second)$")
+            )
+            save_screenshot(page, "queued-with-estimate")
+            run.get_by_role("button", name="Cancel").click()
+            expect(run.locator(".run-status")).to_have_text("Canceled")
+        finally:
+            http.delete(busy["status_url"])  # and free the worker for the other tests

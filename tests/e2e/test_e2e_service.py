@@ -107,7 +107,7 @@ def test_a_running_job_can_be_canceled_and_frees_the_worker(service, photo_png: 
     quick = service.submit("restore", {"image": photo_png}, num_samples=1, **FAST)
     assert service.wait_for(quick, "finished", timeout=30)["batch"]["id"] != status["batch"]["id"]
     assert service.status(job_id)["status"] == "canceled"
-    assert service.http.get(f"/v1/jobs/{job_id}/samples/0").status_code == 409
+    assert service.http.get(f"/v1/jobs/{job_id}/samples/0").status_code == 410  # canceled: never any
 
 
 def test_progress_is_reported_while_sampling(service, photo_png: bytes) -> None:

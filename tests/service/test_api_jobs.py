@@ -8,7 +8,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from service.store import inputs_key, record_key, tombstone_key
+from service.store import JobStore, inputs_key, record_key, tombstone_key
 
 
 def submit(client: TestClient, image_png: bytes) -> str:
@@ -73,12 +73,51 @@ def test_canceling_a_queued_job_takes_it_off_the_queue_through_rq(
     assert not redis.exists(inputs_key(job_id))
 
 
-def test_canceling_twice_is_harmless(client: TestClient, image_png: bytes) -> None:
+def test_canceling_a_canceled_job_is_409_and_leaves_its_expiry_alone(
+    client: TestClient, redis: Redis, image_png: bytes
+) -> None:
+    job_id = submit(client, image_png)
+    expires_at = client.delete(f"/v1/jobs/{job_id}").json()["expires_at"]
+    ttl = redis.pttl(record_key(job_id))
+    answer = client.delete(f"/v1/jobs/{job_id}")
+    assert answer.status_code == 409
+    assert answer.json() == {"detail": f"job {job_id} has already been canceled; there is nothing to cancel"}
+    assert redis.pttl(record_key(job_id)) <= ttl
+    assert client.get(f"/v1/jobs/{job_id}").json()["expires_at"] == expires_at
+
+
+def test_an_ended_job_names_the_same_expiry_on_every_read(client: TestClient, image_png: bytes) -> None:
     job_id = submit(client, image_png)
     client.delete(f"/v1/jobs/{job_id}")
-    answer = client.delete(f"/v1/jobs/{job_id}")
-    assert answer.status_code == 200
-    assert answer.json()["status"] == "canceled"
+    readings = {client.get(f"/v1/jobs/{job_id}").json()["expires_at"] for _ in range(3)}
+    assert len(readings) == 1
+
+
+def test_samples_of_a_canceled_job_are_410_it_will_never_have_any(
+    client: TestClient, image_png: bytes
+) -> None:
+    job_id = submit(client, image_png)
+    client.delete(f"/v1/jobs/{job_id}")
+    answer = client.get(f"/v1/jobs/{job_id}/samples/0")
+    assert answer.status_code == 410
+    assert answer.json() == {"detail": f"job {job_id} was canceled; it has no samples"}
+
+
+def test_samples_of_a_failed_job_are_410_with_the_reason(
+    client: TestClient, redis: Redis, settings, image_png: bytes
+) -> None:
+    job_id = submit(client, image_png)
+    with redis.pipeline() as pipe:  # what a worker does when sampling fails for good
+        JobStore(redis, settings).save_error(pipe, job_id, "the image could not be sampled")
+        Job.fetch(job_id, connection=redis, serializer=JSONSerializer).set_status(
+            JobStatus.FAILED, pipeline=pipe
+        )
+        pipe.execute()
+    answer = client.get(f"/v1/jobs/{job_id}/samples/0")
+    assert answer.status_code == 410
+    assert answer.json() == {
+        "detail": f"job {job_id} failed, so it has no samples: the image could not be sampled"
+    }
 
 
 def test_a_canceled_job_expires_like_any_ended_job(

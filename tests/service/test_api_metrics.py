@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
+from model.tasks import task_names
 from service.metrics import BATCH_SIZE, JOBS_FINISHED, QUEUE_WAIT, ClusterMetrics
 
 
@@ -27,7 +28,7 @@ def test_counters_recorded_by_any_process_are_exposed_with_total_suffix(
         ClusterMetrics().inc(pipe, JOBS_FINISHED, task="inpaint")
         ClusterMetrics().inc(pipe, JOBS_FINISHED, task="inpaint")
         pipe.execute()
-    assert scrape(client)["palette_jobs_finished_total"] == {(("task", "inpaint"),): 2.0}
+    assert scrape(client)["palette_jobs_finished_total"][(("task", "inpaint"),)] == 2.0
 
 
 def test_histograms_are_exposed_with_cumulative_buckets(client: TestClient, redis: Redis) -> None:
@@ -52,7 +53,7 @@ def test_queue_depth_and_worker_count_are_read_live(
     samples = scrape(client)
     assert samples["palette_queue_depth"] == {(("queue", "palette"),): 1.0}
     assert samples["palette_workers"] == {(): 0.0}
-    assert samples["palette_jobs_submitted_total"] == {(("task", "colorize"),): 1.0}
+    assert samples["palette_jobs_submitted_total"][(("task", "colorize"),)] == 1.0
 
 
 def test_worker_gauges_disappear_with_the_worker(client: TestClient, redis: Redis) -> None:
@@ -71,6 +72,24 @@ def test_batch_sizes_have_their_own_buckets(client: TestClient, redis: Redis) ->
     buckets = scrape(client)["palette_batch_size_images_bucket"]
     assert buckets[(("le", "4.0"),)] == 0
     assert buckets[(("le", "8.0"),)] == 1
+
+
+def test_task_counters_start_at_zero_for_every_task_before_anything_happens(client: TestClient) -> None:
+    samples = scrape(client)
+    zeros = {(("task", task),): 0.0 for task in task_names()}
+    for counter in ("submitted", "finished", "failed", "canceled"):
+        assert samples[f"palette_jobs_{counter}_total"] == zeros
+    assert samples["palette_images_generated_total"] == zeros
+    assert samples["palette_denoising_steps_total"] == {(): 0.0}
+
+
+def test_the_documentation_is_counted_under_its_own_routes(client: TestClient) -> None:
+    client.get("/docs")
+    client.get("/openapi.json")
+    requests = scrape(client)["palette_http_requests_total"]
+    assert requests[(("method", "GET"), ("route", "/docs"), ("status", "200"))] == 1
+    assert requests[(("method", "GET"), ("route", "/openapi.json"), ("status", "200"))] == 1
+    assert not [labels for labels in requests if ("route", "unmatched") in labels]
 
 
 def test_http_requests_are_counted_by_route_template(client: TestClient) -> None:

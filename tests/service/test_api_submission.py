@@ -98,6 +98,18 @@ def test_a_repeated_idempotency_key_returns_the_same_job(
     assert redis.llen("rq:queue:palette") == 1
 
 
+def test_an_idempotency_key_replay_reports_the_job_as_it_is_now_with_200(
+    client: TestClient, image_png: bytes, mask_png: bytes
+) -> None:
+    files = {"image": ("a.png", image_png), "mask": ("m.png", mask_png)}
+    first = client.post("/v1/inpaint", files=files, headers={"Idempotency-Key": "abc"})
+    client.delete(first.json()["status_url"])
+    again = client.post("/v1/inpaint", files=files, headers={"Idempotency-Key": "abc"})
+    assert again.status_code == 200  # nothing new was created
+    assert again.json() == {**first.json(), "status": "canceled"}
+    assert again.headers["location"] == first.headers["location"]
+
+
 def test_an_idempotency_key_reused_for_another_request_is_refused(
     client: TestClient, image_png: bytes, mask_png: bytes
 ) -> None:
@@ -165,6 +177,11 @@ def test_health_endpoints_need_no_key(keyed_client: TestClient) -> None:
             {"sides": "middle"},
             "sides must be 'all' or a comma-separated list of left, right, top, bottom",
         ),
+        (
+            "/v1/uncrop",
+            {"sides": ""},  # an empty value is a value, not the default
+            "sides must be 'all' or a comma-separated list of left, right, top, bottom; got ''",
+        ),
     ],
 )
 def test_invalid_fields_get_a_readable_422(
@@ -173,6 +190,15 @@ def test_invalid_fields_get_a_readable_422(
     answer = client.post(endpoint, files={"image": ("a.png", image_png)}, data=fields)
     assert answer.status_code == 422
     assert answer.json()["detail"].startswith(detail)
+
+
+def test_a_json_body_is_415_saying_the_endpoint_takes_a_multipart_form(client: TestClient) -> None:
+    answer = client.post("/v1/uncrop", json={"image": "photo.png", "sides": "all"})
+    assert answer.status_code == 415
+    assert answer.json()["detail"].startswith(
+        "this endpoint takes multipart/form-data, with the photo as the file field 'image'"
+    )
+    assert answer.json()["detail"].endswith("not application/json")
 
 
 def test_a_task_without_a_mask_refuses_one(client: TestClient, image_png: bytes, mask_png: bytes) -> None:

@@ -59,7 +59,7 @@ def test_scripts_import_only_modules_that_exist() -> None:
         for script in STATIC_DIR.glob("*.js")
         for module in re.findall(r"\bfrom '\./([^']+)';$", script.read_text(), re.MULTILINE)
     }
-    assert imported == {"api.js", "painter.js"}
+    assert imported == {"api.js", "painter.js", "viewer.js"}
     assert all((STATIC_DIR / module).is_file() for module in imported)
 
 
