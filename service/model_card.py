@@ -72,8 +72,10 @@ def task_scores(task: str, report: Mapping[str, Any]) -> TaskScore | None:
     score, baseline_score = float(model["metrics"][MEASURE]), float(best["metrics"][MEASURE])
     if not (math.isfinite(score) and math.isfinite(baseline_score)):
         return None
+    title = report.get("title")
     return TaskScore(
         task=task,
+        condition=title if isinstance(title, str) else None,
         measure=MEASURE,
         model=round(score, 4),
         baseline=str(best["name"]),
@@ -112,8 +114,8 @@ def summarise(evaluation: ModelEvaluation | None) -> str:
             "No evaluation was found for these weights, so nothing is claimed about their quality: "
             "run `palette eval` to measure them against classical baselines."
         )
-    better = [_title(score.task) for score in evaluation.tasks if score.beats_baseline]
-    worse = [_title(score.task) for score in evaluation.tasks if not score.beats_baseline]
+    better = [score.condition or _title(score.task) for score in evaluation.tasks if score.beats_baseline]
+    worse = [score.condition or _title(score.task) for score in evaluation.tasks if not score.beats_baseline]
     photos = f"{evaluation.photos} held-out photos" if evaluation.photos else "held-out photos"
     measured = f"On {photos} ({evaluation.inputs_per_task} inputs per task)"
     if not better:

@@ -236,7 +236,10 @@ class JobStatus(BaseModel):
 class TaskScore(BaseModel):
     """The model against the best classical baseline on one task, from the evaluation of these weights."""
 
-    task: str
+    task: str = Field(description="the report's table: a task, or a task on one condition (restore-q10)")
+    condition: str | None = Field(
+        default=None, description="what the table measured, e.g. 'restore: JPEG quality 10'"
+    )
     measure: str = Field(description="the evaluation's measure compared (lower is better)")
     model: float
     baseline: str = Field(description="the best baseline on that measure")

@@ -134,7 +134,7 @@ async function loadModel() {
       const item = document.createElement('li');
       const verdict = score.beats_baseline ? 'better than' : 'worse than';
       item.textContent =
-        `${score.task}: ${verdict} ${score.baseline} ` +
+        `${score.condition ?? score.task}: ${verdict} ${score.baseline} ` +
         `(${score.measure} ${score.model.toFixed(1)} against ${score.baseline_score.toFixed(1)}; lower is better)`;
       return item;
     }),

@@ -41,13 +41,21 @@ def rows(model_fd: float, baselines: dict[str, float]) -> list[dict[str, Any]]:
     ]
 
 
-def write_report(weights: Path, tasks: dict[str, list[dict[str, Any]]], sha256: str | None = None) -> None:
+def write_report(
+    weights: Path,
+    tasks: dict[str, list[dict[str, Any]]],
+    sha256: str | None = None,
+    titles: dict[str, str] | None = None,
+) -> None:
     report = {
         "format": "palette-eval/1",
         "config": {"samplers": ["ddim:50"]},
         "checkpoint": {"sha256": sha256 or hashlib.sha256(weights.read_bytes()).hexdigest()},
         "photos": 6,
-        "tasks": {task: {"inputs": 24, "rows": task_rows} for task, task_rows in tasks.items()},
+        "tasks": {
+            task: {"inputs": 24, "rows": task_rows, **({"title": titles[task]} if titles else {})}
+            for task, task_rows in tasks.items()
+        },
     }
     (weights.parent / "eval").mkdir()
     (weights.parent / "eval" / "report.json").write_text(json.dumps(report))
@@ -92,6 +100,7 @@ def test_the_tasks_where_the_model_beats_the_best_baseline_are_named(
     scores = {score["task"]: score for score in model["evaluation"]["tasks"]}
     assert scores["inpaint"] == {
         "task": "inpaint",
+        "condition": None,
         "measure": "fd_effnetlite0",
         "model": 50.0,
         "baseline": "OpenCV Navier-Stokes",
@@ -109,4 +118,20 @@ def test_a_model_below_every_baseline_is_said_to_show_the_service_not_to_improve
         "On 6 held-out photos (24 inputs per task) it scores below simple classical baselines at every task "
         "it was measured on (JPEG restoration), so it shows the service working end to end rather than "
         "improving photos."
+    )
+
+
+def test_tables_of_a_task_on_one_condition_are_named_by_that_condition(
+    settings: Settings, weights: Path
+) -> None:
+    write_report(
+        weights,
+        {"restore-q10": rows(150.0, {"JPEG input": 211.0})},
+        titles={"restore-q10": "restore: JPEG quality 10"},
+    )
+    model = describe(settings, weights)
+    assert model["evaluation"]["tasks"][0]["condition"] == "restore: JPEG quality 10"
+    assert (
+        "beats the classical baselines at every task it was measured on (restore: JPEG quality 10)"
+        in (model["summary"])
     )
