@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "worker": ("workers.cli", "main", "run a batching sampling worker"),
     "sample": ("model.sample_cli", "main", "sample from a checkpoint on local files"),
     "train": ("model.training.cli", "main", "train a Palette model"),
+    "export": ("model.training.export", "main", "a run's latest EMA weights as an inference checkpoint"),
     "eval": ("model.evaluation.cli", "main", "evaluate a checkpoint on held-out images"),
     "data": ("model.data.cli", "main", "data set commands (palette data demo)"),
 }

@@ -83,18 +83,35 @@ def decode_image(path: Path, max_short_side: int | None = None) -> Image.Image:
     return image
 
 
-def random_square_crop(
-    image: Image.Image, resolution: int, scale: tuple[float, float], rng: np.random.Generator
-) -> np.ndarray:
-    """A random square crop resized (Lanczos) to ``resolution`` x ``resolution``, as (H, W, 3) uint8.
+def crop_side(
+    short_side: int,
+    resolution: int,
+    scale: tuple[float, float],
+    rng: np.random.Generator,
+    *,
+    log_uniform: bool = False,
+) -> int:
+    """The side of a random square crop: its area is a fraction of the largest square that fits in the
+    image, uniform in ``scale``, or log-uniform with ``log_uniform`` (then every zoom factor between native
+    pixels and the whole photo is equally likely, so a model sees full-resolution texture as often as the
+    layout of whole scenes). Never smaller than ``resolution`` where the image allows it, so the network
+    does not learn from upsampling blur."""
+    low, high = scale
+    area = math.exp(rng.uniform(math.log(low), math.log(high))) if log_uniform else rng.uniform(low, high)
+    return min(short_side, max(round(short_side * math.sqrt(area)), resolution, 1))
 
-    The crop's area is a fraction uniform in ``scale`` of the largest square that fits in the image. Crops
-    stay square, so objects are never stretched, and are never smaller than ``resolution`` pixels when the
-    image allows it, so the network does not learn from upsampling blur.
-    """
-    short_side = min(image.size)
-    side = round(short_side * math.sqrt(rng.uniform(*scale)))
-    side = min(short_side, max(side, resolution, 1))
+
+def random_square_crop(
+    image: Image.Image,
+    resolution: int,
+    scale: tuple[float, float],
+    rng: np.random.Generator,
+    *,
+    log_uniform: bool = False,
+) -> np.ndarray:
+    """A random square crop of :func:`crop_side` resized (Lanczos) to ``resolution`` x ``resolution``, as
+    (H, W, 3) uint8. Crops stay square, so objects are never stretched."""
+    side = crop_side(min(image.size), resolution, scale, rng, log_uniform=log_uniform)
     left = int(rng.integers(0, image.width - side + 1))
     top = int(rng.integers(0, image.height - side + 1))
     box = (left, top, left + side, top + side)
@@ -134,6 +151,7 @@ class PaletteDataset(Dataset[Example]):
         cache_images: bool = True,
         max_short_side: int | None = None,
         with_prior: bool = False,
+        log_uniform_crops: bool = False,
     ) -> None:
         """``with_prior`` replaces each source by its classical prior (:mod:`model.tasks.prior`), what a
         residual model is conditioned on."""
@@ -151,6 +169,7 @@ class PaletteDataset(Dataset[Example]):
         self.seed = seed
         self.max_short_side = max_short_side
         self.with_prior = with_prior
+        self.log_uniform_crops = log_uniform_crops
         # Decoded before any DataLoader worker forks, so the workers share these pages instead of each
         # decoding (and holding) its own copy.
         self.cache: list[Image.Image] | None = (
@@ -182,7 +201,9 @@ class PaletteDataset(Dataset[Example]):
         """The example made from image ``image_index`` with the random choices of stream position ``key``;
         ``task`` forces a task (an index into ``task_names``) instead of drawing one."""
         rng = np.random.default_rng([self.seed, _EXAMPLE_STREAM, key])
-        target = random_square_crop(self.image(image_index), self.resolution, self.crop_scale, rng)
+        target = random_square_crop(
+            self.image(image_index), self.resolution, self.crop_scale, rng, log_uniform=self.log_uniform_crops
+        )
         if self.horizontal_flip and rng.random() < 0.5:
             target = np.ascontiguousarray(target[:, ::-1])
         drawn = int(rng.choice(len(self.tasks), p=self.probabilities))  # drawn even when forced, so a

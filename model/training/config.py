@@ -33,6 +33,9 @@ class DataConfig:
     task_weights: dict[str, float] = field(default_factory=dict)
     # Crop area as a fraction (min, max) of the largest square in the photograph; small crops zoom in.
     crop_scale: tuple[float, float] = (0.25, 1.0)
+    # Draw the crop area log-uniformly in crop_scale instead of uniformly: every zoom between native pixels
+    # (a min of (resolution / short side)^2) and the whole photo equally often.
+    log_uniform_crops: bool = False
     # Mirror half of the crops left-right.
     horizontal_flip: bool = True
     # Keep decoded photographs in memory (shared by DataLoader workers); off for folders too big for RAM.

@@ -59,6 +59,7 @@ def training_dataset(config: TrainConfig) -> PaletteDataset:
         cache_images=data.cache_images,
         max_short_side=data.max_short_side,
         with_prior=config.model.diffusion.target is Target.RESIDUAL,
+        log_uniform_crops=data.log_uniform_crops,
     )
 
 
@@ -91,6 +92,7 @@ def evaluation_examples(config: TrainConfig) -> list[list[Example]]:
         cache_images=data.cache_images,
         max_short_side=data.max_short_side,
         with_prior=config.model.diffusion.target is Target.RESIDUAL,
+        log_uniform_crops=data.log_uniform_crops,
     )
     count = max(config.eval.images_per_task, config.eval.loss_examples_per_task)
     images = len(dataset.files)

@@ -21,7 +21,7 @@ from model.config import (
     Prediction,
     Target,
 )
-from model.data.dataset import PaletteDataset
+from model.data.dataset import PaletteDataset, crop_side
 from model.diffusion.objective import TrainingObjective
 from model.diffusion.schedule import gammas, sigma_from_gamma
 from model.imaging import images_to_tensor
@@ -184,3 +184,19 @@ def test_karras_sampling_levels_start_at_sigma_max_and_end_clean() -> None:
     levels = sampler_levels(SamplerSettings(SamplerKind.DDIM, steps=10), EDM_RESIDUAL)
     assert sigma_from_gamma(levels[0]).item() == pytest.approx(20.0, rel=1e-6)
     assert levels[-1].item() == 1.0 and math.isclose(sigma_from_gamma(levels[-2]).item(), 0.002, rel_tol=1e-6)
+
+
+def test_log_uniform_crops_visit_every_zoom_about_equally() -> None:
+    # A 512-pixel short side, crops of 64..512 pixels: an octave of zoom each third of the draws.
+    sides = [
+        crop_side(512, 64, (1 / 64, 1.0), np.random.default_rng(seed), log_uniform=True)
+        for seed in range(3000)
+    ]
+    octaves = np.histogram(np.log2(sides), bins=3, range=(6, 9))[0]
+    assert octaves.min() > 0.85 * octaves.max()
+
+
+def test_area_uniform_crops_favour_the_whole_photo() -> None:
+    sides = [crop_side(512, 64, (1 / 64, 1.0), np.random.default_rng(seed)) for seed in range(3000)]
+    octaves = np.histogram(np.log2(sides), bins=3, range=(6, 9))[0]
+    assert octaves[2] > 5 * octaves[0]

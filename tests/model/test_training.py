@@ -299,6 +299,22 @@ def test_final_weights_are_the_ema_weights_in_fp16(tiny_run: Path) -> None:
         assert torch.equal(final.state[name], tensor.half())
 
 
+def test_palette_export_ships_the_latest_ema_weights_of_an_unfinished_run(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "shipped.safetensors"
+    assert palette.cli.main(["export", "--run", str(tiny_run), "--out", str(out)]) == 0
+    shipped, final = read_checkpoint(out), read_checkpoint(tiny_run / "final.safetensors")
+    assert shipped.metadata["step"] == "4" and shipped.config == final.config
+    assert shipped.state.keys() == final.state.keys()
+    assert all(torch.equal(shipped.state[name], final.state[name]) for name in final.state)
+
+
+def test_palette_export_refuses_a_folder_without_checkpoints(tmp_path: Path) -> None:
+    assert palette.cli.main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "w.safetensors")]) == 2
+    assert not (tmp_path / "w.safetensors").exists()
+
+
 def test_only_the_newest_checkpoints_are_kept_and_latest_names_the_newest(tiny_run: Path) -> None:
     root = tiny_run / "checkpoints"
     assert sorted(path.name for path in root.iterdir()) == ["latest", "step-0000003", "step-0000004"]
