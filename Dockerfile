@@ -22,7 +22,8 @@ COPY model ./model
 COPY service ./service
 COPY workers ./workers
 COPY palette ./palette
-RUN pip install .
+# [cpu]: ONNX Runtime and OpenVINO, the CPU backends (README "Performance"); CUDA workers run PyTorch.
+RUN pip install ".[cpu]"
 
 FROM python:${PYTHON_VERSION}-slim
 COPY --from=build /opt/palette /opt/palette

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from model.checkpoint import CheckpointError
 from model.pipeline import Conditioning, PalettePipeline, Precision, RuntimeOptions, resolve_device
+from model.runtime.backend import Backend
 from model.sampling import SamplerKind, SamplerSettings
 from model.tasks import TaskInputError, get_task, task_names
 from model.weights import resolve_weights
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--precision", choices=[p.value for p in Precision], help="default: bf16 on CUDA, fp32 on CPU"
     )
+    parser.add_argument(
+        "--backend",
+        choices=[b.value for b in Backend],
+        help="what runs the network on the CPU (default: onnxruntime; openvino for --precision bf16)",
+    )
+    parser.add_argument("--threads", type=int, help="the network runtime's threads (default: all cores)")
     parser.add_argument("--out", required=True, type=Path)
     return parser
 
@@ -70,13 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         task.validate(image, mask, options)
         device = resolve_device(args.device)
         # One request: compiling the network would take longer than sampling it (CUDA graphs still apply).
-        runtime = dataclasses.replace(RuntimeOptions.for_device(device), compile=None)
-        pipeline = PalettePipeline.from_checkpoint(
-            resolve_weights(args.weights),
+        runtime = RuntimeOptions.for_device(
             device,
-            Precision(args.precision) if args.precision else None,
-            options=runtime,
+            precision=Precision(args.precision) if args.precision else None,
+            backend=Backend(args.backend) if args.backend else None,
+            threads=args.threads,
         )
+        runtime = dataclasses.replace(runtime, compile=None)
+        pipeline = PalettePipeline.from_checkpoint(resolve_weights(args.weights), device, options=runtime)
     except (TaskInputError, CheckpointError, ValueError, OSError, UnidentifiedImageError) as error:
         print(f"palette sample: {error}", file=sys.stderr)
         return 2
@@ -110,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "eta": settings.eta,
         "seeds": seeds,
         "device": str(pipeline.device),
+        "backend": str(pipeline.backend),
         "seconds": round(elapsed, 3),
         "samples": written,
     }

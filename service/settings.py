@@ -4,7 +4,7 @@ variables (flags of the ``palette`` commands override them by passing values to 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     queue: str = Field(default="palette", pattern=r"^[A-Za-z0-9_.-]+$")  # RQ queue the API submits to
     weights: Path | None = None  # workers' checkpoint; None: model.weights' default (bundled weights)
     device: str = "auto"  # workers: auto (CUDA if present), cpu, cuda, cuda:1, ...
+    # Workers on the CPU: what runs the network (auto: onnxruntime, or openvino's bf16 when asked; PyTorch on
+    # CUDA and wherever the package is missing) and with how many threads (None: torch's, all cores)
+    backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"
+    threads: int | None = Field(default=None, ge=1)
 
     # Uploads: the byte limit is enforced while streaming, the pixel limits from the image header
     max_upload_bytes: int = Field(default=25 * MIB, ge=1024)  # whole request body; 413 above

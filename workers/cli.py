@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-batch", type=int, help="most images per batch (PALETTE_MAX_BATCH)")
     parser.add_argument("--max-wait", type=float, help="seconds to fill a batch (PALETTE_MAX_WAIT_SECONDS)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, ... (PALETTE_DEVICE)")
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnxruntime", "openvino"],
+        help="what runs the network on the CPU (PALETTE_BACKEND; auto: onnxruntime)",
+    )
+    parser.add_argument("--threads", type=int, help="the network runtime's threads (PALETTE_THREADS)")
     parser.add_argument("--weights", help="checkpoint (PALETTE_WEIGHTS, else the bundled weights)")
     parser.add_argument("--redis-url", help="PALETTE_REDIS_URL")
     parser.add_argument("--metrics-port", type=int, help="also serve this process's own metrics on this port")
@@ -46,6 +52,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "max_batch": args.max_batch,
         "max_wait_seconds": args.max_wait,
         "device": args.device,
+        "backend": args.backend,
+        "threads": args.threads,
         "weights": args.weights,
         "redis_url": args.redis_url,
     }
@@ -68,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         engine, load_seconds = SamplingEngine.load(settings)
-    except CheckpointError as error:
+    except (CheckpointError, ValueError) as error:  # ValueError: options the device cannot run
         print(f"palette worker: {error}", file=sys.stderr)
         return 2
     log.info(
-        "model loaded and warmed up on %s in %.2f s; batches of up to %d images",
+        "model loaded and warmed up on %s (%s) in %.2f s; batches of up to %d images",
         engine.pipeline.device,
+        engine.pipeline.backend,
         load_seconds,
         engine.max_batch,
     )

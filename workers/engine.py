@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model.pipeline import Conditioning, PalettePipeline
+from model.pipeline import Conditioning, PalettePipeline, RuntimeOptions, resolve_device
+from model.runtime.backend import Backend
 from model.sampling import SamplerSettings
 from model.tasks import Prepared, Task, TaskInputError, get_task
 from model.weights import resolve_weights
@@ -68,7 +69,10 @@ class SamplingEngine:
         """The engine, ready to serve, and the seconds it took: loading the weights, then compiling and
         capturing every batch size it may run, so that no request pays for that (raises CheckpointError)."""
         started = time.perf_counter()
-        pipeline = PalettePipeline.from_checkpoint(resolve_weights(settings.weights), settings.device)
+        device = resolve_device(settings.device)
+        backend = None if settings.backend == "auto" else Backend(settings.backend)
+        options = RuntimeOptions.for_device(device, backend=backend, threads=settings.threads)
+        pipeline = PalettePipeline.from_checkpoint(resolve_weights(settings.weights), device, options=options)
         fitting = pipeline.max_batch_size()  # measured before warm-up: captured graphs keep their memory
         max_batch = min(settings.max_batch, fitting)
         if max_batch < settings.max_batch:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from model.runtime.backend import Backend
 from model.runtime.buckets import powers_of_two
 from model.runtime.compile import CompileMode
 from model.runtime.precision import Precision
@@ -20,6 +21,8 @@ class RuntimeOptions:
 
     ``buckets`` are the batch sizes a batch is padded to (empty: every batch runs at its own size);
     ``max_batch`` is the largest batch one network call takes; larger requests run in chunks.
+    ``backend`` runs the network on the CPU through ONNX Runtime or OpenVINO (:mod:`model.runtime.backend`)
+    with ``threads`` threads (None: ``torch.get_num_threads()``; with PyTorch, None leaves torch's setting).
     """
 
     precision: Precision = Precision.FP32
@@ -28,8 +31,17 @@ class RuntimeOptions:
     cuda_graphs: bool = False
     buckets: tuple[int, ...] = ()
     max_batch: int = CPU_MAX_BATCH
+    backend: Backend = Backend.TORCH
+    threads: int | None = None
 
     def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be at least 1")
+        if self.backend is not Backend.TORCH:
+            if self.compile is not None or self.cuda_graphs:
+                raise ValueError(f"compilation and CUDA graphs are PyTorch's, not {self.backend}'s")
+            if self.backend is Backend.ONNXRUNTIME and self.precision is not Precision.FP32:
+                raise ValueError("onnxruntime runs the network in fp32; bf16 on the CPU: openvino or torch")
         if self.max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if any(size < 1 for size in self.buckets) or list(self.buckets) != sorted(set(self.buckets)):
@@ -42,25 +54,43 @@ class RuntimeOptions:
             raise ValueError("CUDA graphs need batch-size buckets: a graph replays one fixed batch size")
 
     @classmethod
-    def for_device(cls, device: torch.device) -> RuntimeOptions:
+    def for_device(
+        cls,
+        device: torch.device,
+        *,
+        precision: Precision | None = None,
+        backend: Backend | None = None,
+        threads: int | None = None,
+    ) -> RuntimeOptions:
         """CUDA: bf16 autocast, NHWC, compiled, one CUDA graph per power-of-two bucket.
 
-        CPU: fp32, NHWC, eager (benchmarks/RESULTS.md). NHWC was 1.2-1.4x faster and exact; compiling was
-        no faster and takes minutes; bf16 was another 1.4x but only on CPUs with native bf16 (AVX512-BF16,
-        AMX; elsewhere it is slower than fp32) and its images differ visibly from fp32, so it is opt-in."""
+        CPU: fp32 through ONNX Runtime (benchmarks/RESULTS.md: faster than PyTorch eager, equal within
+        float32 rounding); ``precision`` bf16 through OpenVINO's bf16 (opt-in: fast only on CPUs with native
+        bf16, AVX512-BF16 or AMX, and its effect on quality is not evaluated). With the PyTorch backend
+        (and as the fallback when the package is absent): NHWC, eager (NHWC was 1.2-1.4x faster and exact;
+        compiling was no faster and takes minutes)."""
         if device.type == "cuda":
+            if backend not in (None, Backend.TORCH):
+                raise ValueError(f"the {backend} backend runs on the CPU; {device} runs PyTorch")
             return cls(
-                precision=Precision.BF16,
+                precision=precision or Precision.BF16,
                 channels_last=True,
                 compile=CompileMode.DEFAULT,
                 cuda_graphs=True,
                 buckets=powers_of_two(CUDA_MAX_BATCH),
                 max_batch=CUDA_MAX_BATCH,
+                backend=backend or Backend.TORCH,
+                threads=threads,
             )
-        return cls(channels_last=True)
+        precision = precision or Precision.FP32
+        if backend is None:
+            backend = Backend.ONNXRUNTIME if precision is Precision.FP32 else Backend.OPENVINO
+        return cls(precision=precision, channels_last=True, backend=backend, threads=threads)
 
     def check_device(self, device: torch.device) -> None:
         if self.cuda_graphs and device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
         if self.precision is Precision.FP16 and device.type != "cuda":
             raise ValueError("fp16 autocast is for CUDA; use fp32 or bf16 on the CPU")
+        if self.backend is not Backend.TORCH and device.type != "cpu":
+            raise ValueError(f"the {self.backend} backend runs on the CPU; {device} runs PyTorch")

@@ -1,0 +1,230 @@
+"""Which runtime evaluates the network on the CPU: PyTorch eager, or the network exported once to ONNX and
+run by ONNX Runtime or OpenVINO (both faster than PyTorch eager for this convolutional U-Net on a CPU;
+benchmarks/RESULTS.md). Only the network call moves; the sampler step around it stays in PyTorch.
+
+The export is the loaded module as it is (a :class:`PaletteUNet` or its EDM-preconditioned subclass, whose
+float64 scalings export as float64 ONNX ops), with dynamic batch and image size, cached on disk under a key
+that hashes the weights, the model config and the exporter, so that a restart reuses it and new weights
+get a new export. PyTorch stays the training path, the GPU path, and the fallback when the package is
+absent or the export fails (one log line says so).
+
+Exporter: ``torch.onnx.export(dynamo=False)``, the TorchScript exporter: 4 s for the bundled model
+against 74 s for the torch.export-based one (the default since torch 2.9, which also needs onnxscript),
+equal outputs from both, and dynamic batch and image size through ``dynamic_axes``. It is deprecated in
+torch 2.9+; should a later torch drop it, the export fails, the worker logs why and runs in PyTorch.
+
+Precision: exact (fp32) by default, within 1e-4 of PyTorch on the network output. ONNX Runtime's CPU
+provider runs fp32 only. OpenVINO is told fp32 explicitly (``INFERENCE_PRECISION_HINT``): left alone it
+silently runs bf16 on CPUs with native bf16; with ``Precision.BF16`` it is asked for bf16, which is opt-in
+because its effect on the trained model's quality has not been evaluated.
+
+Threads: ``threads`` (default: ``torch.get_num_threads()``, which follows OMP_NUM_THREADS) sets the
+runtime's thread count; ONNX Runtime's threads wait passively (no spinning: ``session.intra_op.
+allow_spinning=0``, what OMP_WAIT_POLICY=PASSIVE does for PyTorch), and OpenVINO's are not pinned to cores,
+so that sharing two cores with an API, Redis or a training run does not stall sampling.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from model.config import ModelConfig
+from model.runtime.precision import Precision
+
+log = logging.getLogger("palette.runtime")
+
+# The network as the sampler step calls it: (source, mask, y_t, gamma) -> output, float32 tensors.
+Network = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+
+INPUT_NAMES = ("source", "mask", "y_t", "gamma")
+OUTPUT_NAME = "output"
+OPSET = 18
+EXPORT_FORMAT = "palette-onnx/1"  # bump when the export itself changes: every cached file is then stale
+CACHE_ENV = "PALETTE_ONNX_CACHE"
+EXTRA = "pip install 'palette-service[cpu]'"
+
+
+class Backend(enum.StrEnum):
+    TORCH = "torch"  # eager PyTorch: training, CUDA, and the fallback
+    ONNXRUNTIME = "onnxruntime"  # ONNX Runtime's CPU provider, fp32: the CPU default
+    OPENVINO = "openvino"  # OpenVINO's CPU plugin, fp32 or (opt-in) bf16
+
+    @property
+    def package(self) -> str:
+        """The runtime's package."""
+        return self.value
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """Everything it needs installed: the runtime, and onnx for the export."""
+        return () if self is Backend.TORCH else ("onnx", self.package)
+
+
+def default_cache_dir() -> Path:
+    """$PALETTE_ONNX_CACHE, else $XDG_CACHE_HOME/palette/onnx, else ~/.cache/palette/onnx."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "palette" / "onnx"
+
+
+def export_key(network: nn.Module, config: ModelConfig) -> str:
+    """sha256 of everything the exported file depends on: the exporter, the module's class, the model
+    config and every weight's name, dtype, shape and bytes. Equal weights give an equal key in any process."""
+    digest = hashlib.sha256()
+    exporter = f"{EXPORT_FORMAT} torch {torch.__version__} opset {OPSET} {type(network).__qualname__}"
+    digest.update(exporter.encode())
+    digest.update(config.to_json().encode())
+    for name, tensor in sorted(network.state_dict().items()):
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name} {flat.dtype} {list(tensor.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def export_onnx(network: nn.Module, config: ModelConfig, path: Path) -> None:
+    """``network`` (float32, on the CPU, as loaded) to ONNX at ``path``, batch and image size dynamic."""
+    size = config.unet.image_size
+    batch = 2  # not 1: a traced size-1 dimension may be folded into a constant
+    example = (
+        torch.zeros(batch, config.unet.out_channels, size, size),
+        torch.ones(batch, config.unet.mask_channels, size, size),
+        torch.zeros(batch, config.unet.out_channels, size, size),
+        torch.full((batch,), 0.5),
+    )
+    image_axes = {0: "batch", 2: "height", 3: "width"}
+    axes: dict[str, dict[int, str]] = {name: image_axes for name in (*INPUT_NAMES[:3], OUTPUT_NAME)}
+    axes["gamma"] = {0: "batch"}
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer warnings
+        torch.onnx.export(
+            network,
+            example,
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def cached_export(network: nn.Module, config: ModelConfig, cache_dir: Path | None = None) -> Path:
+    """The ONNX file of ``network``: from the cache when its key is there, else exported into it (written
+    to a temporary name and renamed, so a crash never leaves a truncated file under the key)."""
+    directory = cache_dir or default_cache_dir()
+    path = directory / f"{export_key(network, config)}.onnx"
+    if path.is_file():
+        log.debug("reusing the exported network %s", path)
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    try:
+        export_onnx(network, config, temporary)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _tensors(source: Tensor, mask: Tensor, y_t: Tensor, gamma: Tensor) -> dict[str, Any]:
+    """The inputs as float32 contiguous NCHW numpy arrays (views of the tensors where they already are)."""
+    values = (source, mask, y_t, gamma)
+    return {
+        name: value.detach().float().contiguous().numpy()
+        for name, value in zip(INPUT_NAMES, values, strict=True)
+    }
+
+
+class OnnxRuntimeNetwork:
+    """The exported network in an ONNX Runtime CPU session: fp32, ``threads`` threads waiting passively."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        ort = import_module("onnxruntime")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, source: Tensor, mask: Tensor, y_t: Tensor, gamma: Tensor) -> Tensor:
+        (output,) = self.session.run([OUTPUT_NAME], _tensors(source, mask, y_t, gamma))
+        return torch.from_numpy(output)
+
+
+class OpenVinoNetwork:
+    """The exported network compiled by OpenVINO for the CPU, dynamic shapes, precision stated explicitly."""
+
+    def __init__(self, path: Path, threads: int, precision: Precision) -> None:
+        ov = import_module("openvino")
+        hint = {Precision.FP32: "f32", Precision.BF16: "bf16"}.get(precision)
+        if hint is None:
+            raise ValueError(f"OpenVINO runs fp32 or bf16 on the CPU, not {precision}")
+        self.compiled = ov.Core().compile_model(
+            str(path),
+            "CPU",
+            {
+                "INFERENCE_PRECISION_HINT": hint,
+                "INFERENCE_NUM_THREADS": threads,
+                "PERFORMANCE_HINT": "LATENCY",
+                "ENABLE_CPU_PINNING": False,
+            },
+        )
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, source: Tensor, mask: Tensor, y_t: Tensor, gamma: Tensor) -> Tensor:
+        outputs = self.request.infer(_tensors(source, mask, y_t, gamma))
+        return torch.from_numpy(outputs[0].copy())  # the request reuses its output buffer
+
+
+def _importable(name: str) -> bool:
+    try:
+        import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+def load_network(
+    network: nn.Module,
+    config: ModelConfig,
+    backend: Backend,
+    precision: Precision = Precision.FP32,
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+) -> tuple[Network, Backend]:
+    """What the sampler step calls for ``network`` with ``backend``, and the backend it really is: the
+    exported network in ONNX Runtime or OpenVINO, or ``network`` itself for PyTorch and as the fallback
+    (with one log line) when the package is not installed or the export fails."""
+    if backend is Backend.TORCH:
+        return network, Backend.TORCH
+    missing = [name for name in backend.packages if not _importable(name)]
+    if missing:
+        log.warning("%s not installed: the network runs in PyTorch (%s)", " and ".join(missing), EXTRA)
+        return network, Backend.TORCH
+    count = threads or torch.get_num_threads()
+    try:
+        path = cached_export(network, config, cache_dir)
+        runner: Network
+        if backend is Backend.ONNXRUNTIME:
+            runner = OnnxRuntimeNetwork(path, count)
+        else:
+            runner = OpenVinoNetwork(path, count, precision)
+    except Exception as error:  # a worker that can sample in PyTorch should not fail to start instead
+        log.warning("exporting the network to %s failed (%s): the network runs in PyTorch", backend, error)
+        return network, Backend.TORCH
+    log.info("the network runs in %s (%s, threads=%d; %s)", backend, precision, count, path)
+    return runner, backend
