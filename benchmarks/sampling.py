@@ -9,11 +9,15 @@ between device synchronisations; a run is a whole `sample` call: noise, every st
     python benchmarks/sampling.py --preset demo          # the bundled 64x64 model's 4-sample DDIM-50 request
     python benchmarks/sampling.py --quick                # CPU, tiny model, a few steps (CI)
     python benchmarks/sampling.py --configs naive,fp32,bf16,bf16+cl,bf16+cl+compile,bf16+cl+compile+graphs
+    python benchmarks/sampling.py --preset demo --resolution 256 --steps 4   # the bundled model at 256x256
 
 Configurations: ``naive`` is the reference samplers (model.sampling) over the fp32 eager network, i.e.
 the pipeline before the fast path; ``default`` is RuntimeOptions.for_device; any other name is a ``+`` list
 of fp32|bf16|fp16, cl (channels_last), compile, autotune (compile with max-autotune), graphs (CUDA graphs
-over power-of-two buckets), e.g. ``bf16+cl``, each applied to the fused fast path.
+over power-of-two buckets), torch|ort|ov (the backend that runs the network: PyTorch, ONNX Runtime,
+OpenVINO; model.runtime.backend), e.g. ``bf16+cl`` or ``bf16+ov``, each applied to the fused fast path.
+On the CPU ``fp32+cl`` is the default before the ONNX backend (PyTorch fp32 eager, channels_last), and the
+CPU's default ``--configs`` print it beside ``naive`` and today's ``default``.
 """
 
 from __future__ import annotations
@@ -40,24 +44,20 @@ from model.checkpoint import build_network, read_checkpoint, save_checkpoint
 from model.config import ModelConfig, UNetConfig
 from model.imaging import images_to_tensor, masks_to_tensor, tensor_to_images
 from model.nn import PaletteUNet
-from model.pipeline import Conditioning, PalettePipeline, resolve_device
+from model.pipeline import Conditioning, PalettePipeline, network_source, resolve_device
 from model.runtime import CompileMode, Precision, RuntimeOptions
+from model.runtime.backend import Backend
 from model.runtime.buckets import powers_of_two
 from model.runtime.memory import predicted_bytes_per_image
 from model.runtime.options import CUDA_MAX_BATCH
-from model.sampling import (
-    KnownPixels,
-    PerExampleNoise,
-    SamplerKind,
-    SamplerSettings,
-    network_denoiser,
-    run_sampler,
-)
+from model.sampling import PerExampleNoise, SamplerKind, SamplerSettings, sample_network
 from model.weights import DEFAULT_WEIGHTS
 
 REPO = Path(__file__).resolve().parent.parent
 NAIVE = "naive"
 DEFAULT = "default"
+TORCH_CPU_DEFAULT = "fp32+cl"  # the CPU default before the ONNX backend
+BACKEND_TOKENS = {"torch": Backend.TORCH, "ort": Backend.ONNXRUNTIME, "ov": Backend.OPENVINO}
 
 # The public implementation's 256x256 U-Net (shared/reference/peer-benchmark.md): 62.6 M parameters,
 # 413 GFLOP per forward; its "attention at 16" only ever built the middle block's attention.
@@ -186,6 +186,23 @@ def preset_cases(preset: str, workdir: Path, weights: Path | None) -> list[Case]
     ]
 
 
+def at_resolution(model: Model, size: int, workdir: Path) -> Model:
+    """The same network, same weights, sampling size x size images: the U-Net is convolutional, and its
+    attention blocks stay at the same levels (their feature-map sizes scale with the image)."""
+    unet = model.config.unet
+    if size == unet.image_size:
+        return model
+    scaled = replace(
+        unet,
+        image_size=size,
+        attention_resolutions=tuple(r * size // unet.image_size for r in unet.attention_resolutions),
+    )
+    config = replace(model.config, unet=scaled)
+    state = read_checkpoint(model.checkpoint).state
+    path = save_checkpoint(workdir / f"{model.name}-at-{size}.safetensors", state, config)
+    return Model(f"{model.name}@{size}", config, path, f"{model.origin}, run at {size}x{size}")
+
+
 def override_cases(cases: list[Case], batches: list[int] | None, steps: int | None) -> list[Case]:
     """The preset's cases with other batch sizes (each model and sampler at each) or another step count."""
     if batches is not None:
@@ -214,6 +231,8 @@ def parse_configuration(name: str, device: torch.device, largest_batch: int) -> 
         elif token == "graphs":
             largest = max(largest_batch, CUDA_MAX_BATCH)
             options = replace(options, cuda_graphs=True, buckets=powers_of_two(largest), max_batch=largest)
+        elif token in BACKEND_TOKENS:
+            options = replace(options, backend=BACKEND_TOKENS[token])
         else:
             raise ValueError(f"unknown configuration token {token!r} in {name!r}")
     return options
@@ -244,18 +263,11 @@ class NaiveSampler:
     def sample(
         self, conditions: list[Conditioning], seeds: list[int], settings: SamplerSettings
     ) -> np.ndarray:
-        source = images_to_tensor([c.source for c in conditions], self.device)
+        target = self.config.diffusion.target
+        source = images_to_tensor([network_source(c, target) for c in conditions], self.device)
         mask = masks_to_tensor([c.mask for c in conditions], self.device)
         noise = PerExampleNoise(seeds, self.device)
-        samples = run_sampler(
-            settings,
-            network_denoiser(self.network, self.config.diffusion.prediction),
-            noise(source),
-            self.config.diffusion,
-            noise=noise,
-            extra_args={"source": source, "mask": mask},
-            known=KnownPixels(values=source, mask=mask),
-        )
+        samples = sample_network(settings, self.network, self.config.diffusion, source, mask, noise)
         return tensor_to_images(samples)
 
 
@@ -517,11 +529,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", choices=["reference", "demo", "quick"], help="default: reference on CUDA, demo on CPU"
     )
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--configs", default=f"{NAIVE},{DEFAULT}", help="comma-separated (see above)")
+    parser.add_argument(
+        "--configs",
+        help=f"comma-separated (see above); default {NAIVE},{DEFAULT} (CPU: also {TORCH_CPU_DEFAULT})",
+    )
     parser.add_argument(
         "--batches", type=int_list, help="run each of the preset's cases at these batch sizes"
     )
     parser.add_argument("--steps", type=int, help="override the preset's step counts")
+    parser.add_argument("--resolution", type=int, help="run the preset's models at this image size")
     parser.add_argument("--weights", type=Path, help="demo preset checkpoint (default: bundled, else random)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per row; the median is reported")
     parser.add_argument(
@@ -542,10 +558,14 @@ def main(argv: list[str] | None = None) -> int:
     repeats = 2 if args.quick else args.repeats
     with tempfile.TemporaryDirectory() as workdir:
         cases = override_cases(preset_cases(preset, Path(workdir), args.weights), args.batches, args.steps)
+        if args.resolution:
+            resized = {c.model.name: at_resolution(c.model, args.resolution, Path(workdir)) for c in cases}
+            cases = [replace(case, model=resized[case.model.name]) for case in cases]
         largest = max(case.batch for case in cases)
-        configurations = {
-            name: parse_configuration(name, device, largest) for name in args.configs.split(",")
-        }
+        names = args.configs or (
+            f"{NAIVE},{TORCH_CPU_DEFAULT},{DEFAULT}" if device.type == "cpu" else f"{NAIVE},{DEFAULT}"
+        )
+        configurations = {name: parse_configuration(name, device, largest) for name in names.split(",")}
         if args.peak_tflops:
             peak, peak_source = args.peak_tflops * 1e12, "given with --peak-tflops"
         else:

@@ -15,14 +15,16 @@ import numpy as np
 import torch
 
 from model.checkpoint import build_network, read_checkpoint
-from model.config import ModelConfig
+from model.config import ModelConfig, Target
 from model.imaging import images_to_tensor, masks_to_tensor, tensor_to_images
 from model.nn import PaletteUNet
+from model.runtime.backend import Backend
 from model.runtime.engine import FastSampler
 from model.runtime.options import RuntimeOptions
 from model.runtime.precision import Precision, default_precision
 from model.runtime.progress import Progress
 from model.sampling import PerExampleNoise, SamplerSettings
+from model.tasks.prior import classical_prior
 
 __all__ = [
     "Conditioning",
@@ -48,6 +50,14 @@ class Conditioning:
 
     source: np.ndarray
     mask: np.ndarray
+
+
+def network_source(condition: Conditioning, target: Target) -> np.ndarray:
+    """What the network is conditioned on: the task's source, or for a residual model the classical prior
+    it refines (idempotent, so a source that already is the prior stays as it is)."""
+    if target is Target.RESIDUAL:
+        return classical_prior(condition.source, condition.mask)
+    return condition.source
 
 
 class PalettePipeline:
@@ -76,11 +86,12 @@ class PalettePipeline:
         options: RuntimeOptions | None = None,
     ) -> PalettePipeline:
         """The checkpoint's network on ``device``, run with ``options`` (default: the device's
-        :meth:`RuntimeOptions.for_device`), with ``precision`` overriding theirs when given."""
+        :meth:`RuntimeOptions.for_device` for ``precision``), with ``precision`` overriding theirs when
+        given."""
         resolved = device if isinstance(device, torch.device) else resolve_device(device)
         checkpoint = read_checkpoint(path)
         network = build_network(checkpoint, resolved)
-        chosen = options or RuntimeOptions.for_device(resolved)
+        chosen = options or RuntimeOptions.for_device(resolved, precision=precision)
         if precision is not None:
             chosen = replace(chosen, precision=precision)
         return cls(network, checkpoint.config, resolved, chosen.precision, chosen)
@@ -92,6 +103,11 @@ class PalettePipeline:
     @property
     def precision(self) -> Precision:
         return self.options.precision
+
+    @property
+    def backend(self) -> Backend:
+        """What runs the network: the options' backend, or PyTorch where that fell back."""
+        return self.sampler.backend
 
     def max_batch_size(self) -> int:
         """The largest batch to send to :meth:`sample` given the memory free now (see
@@ -121,7 +137,8 @@ class PalettePipeline:
                 raise ValueError(
                     f"source must be {self.resolution}x{self.resolution}x3, got {condition.source.shape}"
                 )
-        source = images_to_tensor([c.source for c in conditions], self.device)
+        target = self.config.diffusion.target
+        source = images_to_tensor([network_source(c, target) for c in conditions], self.device)
         mask = masks_to_tensor([c.mask for c in conditions], self.device)
         noise = PerExampleNoise(seeds, self.device)
         samples = self.sampler.sample(source, mask, noise, settings, progress)

@@ -8,7 +8,9 @@ import torch
 from torch import Tensor
 
 from model.config import ModelConfig
+from model.diffusion.target import to_image
 from model.nn import PaletteUNet
+from model.runtime.backend import Backend, load_network
 from model.runtime.buckets import plan_chunks
 from model.runtime.channels_last import to_channels_last
 from model.runtime.compile import compile_step
@@ -21,6 +23,7 @@ from model.runtime.memory import (
     predicted_bytes_per_image,
 )
 from model.runtime.options import RuntimeOptions
+from model.runtime.precision import Precision
 from model.runtime.progress import Progress, StepClock
 from model.runtime.static_step import StaticStep
 from model.runtime.step_table import ROW_WIDTH, step_table
@@ -37,12 +40,28 @@ class FastSampler:
         self.config = config
         self.device = device
         self.options = options
-        if options.channels_last:
+        # What the step calls: the module itself, or its export run by ONNX Runtime or OpenVINO (PyTorch
+        # when that package is absent); the step, its table and the loop around it are the same either way.
+        runner, self.backend = load_network(
+            network, config, options.backend, options.precision, options.threads
+        )
+        self.runner = runner  # the network call alone, for samplers at other sizes (model.fullres)
+        in_torch = self.backend is Backend.TORCH
+        if in_torch and options.threads is not None:
+            torch.set_num_threads(options.threads)
+        if options.channels_last and in_torch:
             to_channels_last(network)
         if device.type == "cuda":
             # Let cuDNN time its convolution algorithms once per shape; shapes here are few and fixed.
             torch.backends.cudnn.benchmark = True
-        self._eager_step = fused_step(network, device, options.precision, channels_last=options.channels_last)
+        self.target = config.diffusion.target
+        self._eager_step = fused_step(
+            runner,
+            device,
+            options.precision if in_torch else Precision.FP32,  # the exported network has its own
+            channels_last=options.channels_last and in_torch,
+            target=self.target,
+        )
         self._step: StepFunction = self._eager_step
         if options.compile is not None:
             variants = len(options.buckets) or options.max_batch
@@ -53,7 +72,7 @@ class FastSampler:
     def _static_step(self, bucket: int) -> StaticStep:
         if bucket not in self._static:
             self._static[bucket] = StaticStep(
-                self._step, bucket, self.config.unet, self.device, self._graph_pool
+                self._step, bucket, self.config.unet, self.device, self._graph_pool, self.target
             )
         return self._static[bucket]
 
@@ -73,9 +92,10 @@ class FastSampler:
         settings: SamplerSettings,
         progress: Progress | None = None,
     ) -> Tensor:
-        """Samples (B, 3, H, W) for conditionings ``source`` (B, 3, H, W) and ``mask`` (B, 1, H, W) on the
-        device; example i draws all its noise from ``noise.generators[i]``, exactly as the reference
-        samplers do, so its sample depends only on its seed, not on the batch it shares."""
+        """Images (B, 3, H, W) for conditionings ``source`` (B, 3, H, W, what the network sees) and
+        ``mask`` (B, 1, H, W) on the device; example i draws all its noise from ``noise.generators[i]``,
+        exactly as the reference samplers do, so its sample depends only on its seed, not on the batch it
+        shares."""
         table = step_table(settings, self.config.diffusion, self.device)
         chunks = plan_chunks(source.shape[0], self.options.buckets, self.options.max_batch)
         clock = StepClock(table.steps, len(chunks), progress, self.device)
@@ -91,7 +111,7 @@ class FastSampler:
                 clock.enqueued(number * table.steps + index + 1)
             samples.append(static.result(chunk.size))
         clock.finish()
-        return torch.cat(samples)
+        return to_image(torch.cat(samples), source, self.target)
 
     def bytes_per_image(self) -> int:
         """Memory one more image in a batch needs: measured with the eager step on CUDA (an upper bound for

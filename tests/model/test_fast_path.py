@@ -27,15 +27,8 @@ from model.runtime.memory import fitting_batch, predicted_bytes_per_image, predi
 from model.runtime.progress import StepClock
 from model.runtime.static_step import StaticStep, draw_rows
 from model.runtime.step_table import step_table
-from model.sampling import (
-    KnownPixels,
-    PerExampleNoise,
-    SamplerKind,
-    SamplerSettings,
-    network_denoiser,
-    run_sampler,
-)
-from tests.conftest import random_network, tiny_model_config
+from model.sampling import PerExampleNoise, SamplerKind, SamplerSettings, sample_network
+from tests.conftest import EDM_RESIDUAL, random_network, tiny_model_config
 
 CPU = torch.device("cpu")
 SETTINGS = [
@@ -85,15 +78,7 @@ def reference(
     source, mask = conditioning(len(seeds))
     noise = PerExampleNoise(seeds, CPU)
     with torch.inference_mode():
-        return run_sampler(
-            settings,
-            network_denoiser(network, config.diffusion.prediction),
-            noise(source),
-            config.diffusion,
-            noise=noise,
-            extra_args={"source": source, "mask": mask},
-            known=KnownPixels(values=source, mask=mask),
-        )
+        return sample_network(settings, network, config.diffusion, source, mask, noise)
 
 
 def fast(
@@ -327,3 +312,17 @@ def test_options_refuse_what_the_device_or_the_buckets_cannot_do() -> None:
     assert cuda.cuda_graphs and cuda.channels_last and cuda.precision is Precision.BF16
     assert cuda.compile is CompileMode.DEFAULT and cuda.max_batch == cuda.buckets[-1]
     assert dataclasses.replace(cuda, cuda_graphs=False).buckets == cuda.buckets
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=SETTING_IDS)
+def test_fast_path_samples_a_residual_edm_model_as_the_reference_samplers_do(
+    settings: SamplerSettings,
+) -> None:
+    """The fused step keeps a residual's known pixels at zero and clips the image it stands for, exactly
+    as :func:`model.sampling.sample_network` does."""
+    config = ModelConfig(unet=tiny_model_config().unet, diffusion=EDM_RESIDUAL)
+    network = random_network(config)
+    expected = reference(network, config, settings, [3, 4])
+    actual = fast(network, config, settings, [3, 4], RuntimeOptions())
+    assert (actual - expected).abs().max().item() < 1e-3
+    assert (actual - expected).abs().mean().item() < 1e-6
