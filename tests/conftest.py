@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from model.config import (
     UNetConfig,
 )
 from model.nn import PaletteUNet, create_network
+from model.runtime.backend import CACHE_ENV
 from palette.up import RedisServer
 
 TINY_RESOLUTION = 32
@@ -80,6 +82,20 @@ def private_redis(fallback_db: int) -> Iterator[str]:
         yield server.start()
     finally:
         server.remove()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Networks exported for ONNX Runtime/OpenVINO go to the session's own folder, never the user's cache;
+    set in the environment, so the workers and APIs the tests start as processes use it too."""
+    folder = tmp_path_factory.mktemp("onnx-cache")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
 
 
 @pytest.fixture(scope="session")
