@@ -1,4 +1,5 @@
-"""``palette sample``: run a task on local image files with a checkpoint, on CPU or GPU."""
+"""``palette sample``: run a task on local image files with a checkpoint, on CPU or GPU, at the image's
+resolution (:func:`model.fullres.run.run_task`, the path the workers take too); EXIF orientation applied."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from model.checkpoint import CheckpointError
-from model.pipeline import Conditioning, PalettePipeline, Precision, RuntimeOptions, resolve_device
+from model.fullres.defaults import default_steps
+from model.fullres.run import job_plan, run_task
+from model.pipeline import PalettePipeline, Precision, RuntimeOptions, resolve_device
 from model.runtime.backend import Backend
 from model.sampling import SamplerKind, SamplerSettings
 from model.tasks import TaskInputError, get_task, task_names
@@ -31,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--sampler", choices=[k.value for k in SamplerKind], default=SamplerKind.DDIM.value)
-    parser.add_argument("--steps", type=int, help="default: the sampler's (ddpm 1000, ddim 50, dpmpp_2m 20)")
+    parser.add_argument(
+        "--steps", type=int, help="default: the task's (model/fullres/defaults.py), else the sampler's"
+    )
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (0 = deterministic)")
     parser.add_argument("--seed", type=int, help="sample k uses seed + k; random when omitted")
     parser.add_argument("--weights", help="checkpoint (default: $PALETTE_WEIGHTS, else the bundled weights)")
@@ -70,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     task = get_task(args.task)
     kind = SamplerKind(args.sampler)
     try:
-        settings = SamplerSettings(kind=kind, steps=args.steps or kind.default_steps, eta=args.eta)
+        steps = args.steps or default_steps(task.name, kind)
+        settings = SamplerSettings(kind=kind, steps=steps, eta=args.eta)
         image = _open_image(args.image)
         mask = _open_image(args.mask) if args.mask else None
         options = _parse_options(args.option)
@@ -91,23 +97,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.samples < 1:
         print("palette sample: --samples must be at least 1", file=sys.stderr)
         return 2
-    prepared = task.prepare(image, mask, options, pipeline.resolution)
     seed = args.seed if args.seed is not None else secrets.randbits(31)
     seeds = [seed + k for k in range(args.samples)]
+    plan = job_plan(pipeline, task, image, mask, options, settings, len(seeds))
     started = time.perf_counter()
-    with tqdm(total=settings.steps, desc=f"{task.name} x{args.samples}", unit="step") as bar:
-        samples = pipeline.sample(
-            [Conditioning(prepared.source, prepared.mask)] * args.samples,
-            seeds,
+    with tqdm(total=plan.cost, desc=f"{task.name} x{args.samples}", unit="tile-step") as bar:
+        images = run_task(
+            pipeline,
+            task,
+            image,
+            mask,
+            options,
             settings,
-            progress=lambda step, total: bar.update(step - bar.n),
+            seeds,
+            progress=lambda done, _: bar.update(done - bar.n),
         )
     elapsed = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
-    for k, sample in enumerate(samples):
+    for k, output in enumerate(images):
         path = args.out / f"{args.image.stem}-{task.name}-{k}.png"
-        task.finalize(sample, prepared).save(path)
+        output.save(path)
         written.append(str(path))
     record = {
         "task": task.name,
@@ -115,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         "options": options,
         "sampler": kind.value,
         "steps": settings.steps,
+        "size": list(images[0].size),
+        "tile_steps": plan.cost,
         "eta": settings.eta,
         "seeds": seeds,
         "device": str(pipeline.device),

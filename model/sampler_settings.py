@@ -32,3 +32,11 @@ class SamplerSettings:
             raise ValueError("eta must be between 0 and 1")
         if self.eta and self.kind is not SamplerKind.DDIM:
             raise ValueError("eta applies to the ddim sampler only")
+
+
+def partial_steps(steps: int, start: float) -> int:
+    """Network evaluations of a sampler of ``steps`` steps started at the fraction ``start`` of its schedule
+    (1 = the whole schedule, from pure noise; 0.3 = its last 30%, from a partially noised image: SDEdit)."""
+    if not 0.0 < start <= 1.0:
+        raise ValueError(f"start must be in (0, 1], got {start}")
+    return steps if start >= 1.0 else max(1, round(steps * start))

@@ -13,6 +13,7 @@ from model.diffusion.target import known_values
 from model.runtime.cuda_graph import GraphPool, capture
 from model.runtime.fused_step import StepFunction
 from model.runtime.step_table import ROW_WIDTH
+from model.sampling import start_state
 
 
 def draw_rows(out: Tensor, generators: Sequence[torch.Generator]) -> None:
@@ -35,13 +36,16 @@ class StaticStep:
         device: torch.device,
         graph_pool: GraphPool | None,
         target: Target = Target.IMAGE,
+        size: tuple[int, int] | None = None,
     ) -> None:
-        size = config.image_size
+        """``size``: (height, width) of the images, the model's resolution by default (any size where the
+        step's network takes it, e.g. a :class:`model.fullres.tiling.TiledNetwork`)."""
+        height, width = size or (config.image_size, config.image_size)
         self.target = target
-        image = (batch, config.out_channels, size, size)
+        image = (batch, config.out_channels, height, width)
         self.batch = batch
         self.source = torch.zeros(image, device=device)
-        self.mask = torch.zeros((batch, config.mask_channels, size, size), device=device)
+        self.mask = torch.zeros((batch, config.mask_channels, height, width), device=device)
         self.y = torch.zeros(image, device=device)
         self.d_prev = torch.zeros(image, device=device)
         self.z = torch.zeros(image, device=device)
@@ -54,10 +58,19 @@ class StaticStep:
         self.y.copy_(y_next)
         self.d_prev.copy_(d)
 
-    def load(self, source: Tensor, mask: Tensor, generators: Sequence[torch.Generator]) -> None:
+    def load(
+        self,
+        source: Tensor,
+        mask: Tensor,
+        generators: Sequence[torch.Generator],
+        init: Tensor | None = None,
+        gamma: Tensor | float = 0.0,
+    ) -> None:
         """Start a chunk: row i gets its conditioning and its initial noise from ``generators[i]``, with the
-        known pixels in place. Rows beyond the chunk are padding: all zeros with mask 0, i.e. fully known,
-        so they stay zeros and never produce a non-finite value."""
+        known pixels in place; with ``init`` (the diffused variable, one row per example) the noise is added
+        to it at the level ``gamma`` of the first step (:func:`model.sampling.start_state`). Rows beyond the
+        chunk are padding: all zeros with mask 0, i.e. fully known, so they stay zeros and never produce a
+        non-finite value."""
         count = source.shape[0]
         if count > self.batch or len(generators) != count:
             raise ValueError(f"{count} rows and {len(generators)} generators for a bucket of {self.batch}")
@@ -66,6 +79,8 @@ class StaticStep:
         self.source[:count].copy_(source)
         self.mask[:count].copy_(mask)
         draw_rows(self.y, generators)
+        if init is not None:
+            self.y[:count].copy_(start_state(init, self.y[:count], gamma))
         self.y.copy_(torch.where(self.mask > 0.5, self.y, known_values(self.source, self.target)))
 
     def draw_noise(self, generators: Sequence[torch.Generator]) -> None:

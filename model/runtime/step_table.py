@@ -81,10 +81,14 @@ def _dpmpp_2m_coefficients(g: Tensor, g_next: Tensor) -> tuple[Tensor, ...]:
 
 
 def step_table(
-    settings: SamplerSettings, diffusion: DiffusionConfig, device: torch.device | str = "cpu"
+    settings: SamplerSettings,
+    diffusion: DiffusionConfig,
+    device: torch.device | str = "cpu",
+    start: float = 1.0,
 ) -> StepTable:
-    """The table for ``settings`` on the levels :func:`model.sampling.sampler_levels` gives."""
-    levels = sampler_levels(settings, diffusion)
+    """The table for ``settings`` on the levels :func:`model.sampling.sampler_levels` gives (the last
+    ``start`` of them: a partially noised start)."""
+    levels = sampler_levels(settings, diffusion, start)
     g, g_next = levels[:-1], levels[1:]
     k_y, k_o = denoise_coefficients(g, diffusion.prediction)
     c_y, c_d, c_p, s = update_coefficients(settings, g, g_next)

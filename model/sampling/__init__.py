@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from model.config import DiffusionConfig
 from model.diffusion.schedule import Spacing, gammas, sampling_gammas
-from model.diffusion.target import known_values, to_image
-from model.sampler_settings import SamplerKind, SamplerSettings
+from model.diffusion.target import known_values, to_diffused, to_image
+from model.sampler_settings import SamplerKind, SamplerSettings, partial_steps
 from model.sampling.ancestral import sample_ancestral
 from model.sampling.ddim import sample_ddim
 from model.sampling.denoiser import (
@@ -25,13 +26,25 @@ from model.sampling.denoiser import (
 from model.sampling.dpm_solver import sample_dpmpp_2m
 
 
-def sampler_levels(settings: SamplerSettings, diffusion: DiffusionConfig) -> Tensor:
-    """The (steps + 1) noise levels the sampler walks for a model trained with ``diffusion``."""
+def sampler_levels(settings: SamplerSettings, diffusion: DiffusionConfig, start: float = 1.0) -> Tensor:
+    """The (steps + 1) noise levels the sampler walks for a model trained with ``diffusion``; with
+    ``start`` < 1 only the last :func:`partial_steps` of them (a partially noised start, SDEdit), which
+    the fast path's step table and the reference samplers both walk."""
     # DPM-Solver++ is accurate with levels evenly spaced in log-SNR (Lu et al. 2022); the others respace the
     # schedule, which keeps DDPM with every step exactly the paper's chain.
     spacing = Spacing.LOG_SNR if settings.kind is SamplerKind.DPMPP_2M else Spacing.SCHEDULE
     noisiest_trained = gammas(diffusion.train_schedule)[-1].item()
-    return sampling_gammas(diffusion.sample_schedule, settings.steps, spacing, noisiest=noisiest_trained)
+    levels = sampling_gammas(diffusion.sample_schedule, settings.steps, spacing, noisiest=noisiest_trained)
+    return levels[-(partial_steps(settings.steps, start) + 1) :]
+
+
+def start_state(init: Tensor | None, noise: Tensor, gamma: Tensor | float) -> Tensor:
+    """The sampler's first y: the ``noise`` itself when there is no ``init``, else the diffused variable
+    ``init`` noised to the level ``gamma`` of the first step, sqrt(g) init + sqrt(1 - g) noise."""
+    if init is None:
+        return noise
+    gamma = torch.as_tensor(gamma, dtype=torch.float64)
+    return (gamma.sqrt() * init.double() + (1.0 - gamma).sqrt() * noise.double()).to(noise.dtype)
 
 
 def run_sampler(
@@ -44,9 +57,10 @@ def run_sampler(
     extra_args: dict[str, Any] | None = None,
     known: KnownPixels | None = None,
     callback: Callback | None = None,
+    start: float = 1.0,
 ) -> Tensor:
-    """Run the sampler ``settings`` names, from the noise ``y``, over :func:`sampler_levels`."""
-    levels = sampler_levels(settings, diffusion)
+    """Run the sampler ``settings`` names, from ``y``, over :func:`sampler_levels` (from ``start``)."""
+    levels = sampler_levels(settings, diffusion, start)
     common: dict[str, Any] = {"extra_args": extra_args, "known": known, "callback": callback}
     if settings.kind is SamplerKind.DDPM:
         return sample_ancestral(denoiser, y, levels, noise=noise, **common)
@@ -62,18 +76,26 @@ def sample_network(
     source: Tensor,
     mask: Tensor,
     noise: PerExampleNoise,
+    *,
+    start: float = 1.0,
+    init: Tensor | None = None,
 ) -> Tensor:
     """Images (B, 3, H, W) in [-1, 1] from ``network`` conditioned on ``source`` (what the network sees)
-    and ``mask``, with the readable reference samplers: the definition the fast path is held to."""
+    and ``mask``, with the readable reference samplers: the definition the fast path is held to. With
+    ``init`` (an image, (B, 3, H, W) in [-1, 1]) sampling starts from it noised to the first level of the
+    last ``start`` of the schedule, instead of from pure noise."""
     target = diffusion.target
+    first = sampler_levels(settings, diffusion, start)[0]
+    diffused_init = None if init is None else to_diffused(init, source, target)
     diffused = run_sampler(
         settings,
         network_denoiser(network, diffusion.prediction, target=target),
-        noise(source),
+        start_state(diffused_init, noise(source), first),
         diffusion,
         noise=noise,
         extra_args={"source": source, "mask": mask},
         known=KnownPixels(values=known_values(source, target), mask=mask),
+        start=start,
     )
     return to_image(diffused, source, target)
 
@@ -94,4 +116,5 @@ __all__ = [
     "sample_dpmpp_2m",
     "sample_network",
     "sampler_levels",
+    "start_state",
 ]

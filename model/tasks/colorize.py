@@ -1,7 +1,8 @@
 """Colorization: grayscale in, RGB out.
 
 The source is the luminance (ITU-R 601, as JPEG's Y) replicated to three channels. Results come back at
-the upload's full size with its exact luminance: only the chroma comes from the model, upsampled.
+the upload's full size with its exact luminance: only the chroma comes from the model (sampled at the
+model's resolution), upsampled under the guidance of the luminance so colour does not bleed across edges.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
+from model.fullres.chroma import upsample_chroma
 from model.tasks import register
 from model.tasks.base import Degraded, Prepared, Task
 
@@ -32,14 +34,15 @@ CHROMA_TO_RGB = np.array([[0.0, -0.344136, 1.772], [1.402, -0.714136, 0.0]])
 
 
 def with_luminance(color: Image.Image, gray: Image.Image) -> Image.Image:
-    """``color``'s chroma, resized to ``gray``'s size, under ``gray``'s exact luminance.
+    """``color``'s chroma, upsampled to ``gray``'s size under its guidance
+    (:func:`model.fullres.chroma.upsample_chroma`), under ``gray``'s exact luminance.
 
     Where the combination leaves the RGB gamut, the chroma is scaled towards grey just enough to fit, instead
     of clipping channels (which would change the luminance by up to ~20 levels in saturated shadows).
     """
-    ycbcr = np.asarray(color.convert("YCbCr").resize(gray.size, Image.Resampling.BICUBIC), dtype=np.float64)
+    chroma = upsample_chroma(color, gray)  # guided by the luminance, so colour stays within its edges
     luma = np.asarray(gray, dtype=np.float64)[..., None]
-    offsets = (ycbcr[..., 1:] - 128.0) @ CHROMA_TO_RGB  # (H, W, 3): what the chroma adds to each channel
+    offsets = (chroma - 128.0) @ CHROMA_TO_RGB  # (H, W, 3): what the chroma adds to each channel
     with np.errstate(divide="ignore", invalid="ignore"):
         room = np.where(offsets > 0, (255.0 - luma) / offsets, np.where(offsets < 0, -luma / offsets, np.inf))
     scale = np.clip(room.min(axis=-1, keepdims=True), 0.0, 1.0)

@@ -71,3 +71,18 @@ def test_sample_with_missing_weights_fails_with_a_message(
     argv += ["--weights", str(tmp_path / "none.safetensors")]
     assert main(argv) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_sample_answers_at_the_uploads_upright_size_after_its_exif_rotation(
+    tmp_path: Path, photo: np.ndarray, tiny_checkpoint: Path
+) -> None:
+    stored = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the stored 194x128 pixels are shown turned 90 degrees, 128x194
+    Image.fromarray(photo).resize((194, 128)).save(stored, exif=exif.tobytes(), quality=30)
+    out = tmp_path / "out"
+    argv = ["sample", "--task", "restore", "--image", str(stored), "--samples", "1", "--steps", "2"]
+    argv += ["--seed", "1", "--out", str(out), "--weights", str(tiny_checkpoint)]
+    assert main(argv) == 0
+    assert Image.open(out / "rotated-restore-0.png").size == (128, 194)
+    assert json.loads((out / "rotated-restore.json").read_text())["size"] == [128, 194]
