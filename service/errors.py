@@ -51,6 +51,12 @@ class GoneError(ServiceError):
     status_code = 410
 
 
+class TooLargeError(ServiceError):
+    """The upload (or the output it asks for) is larger than the service's limits."""
+
+    status_code = 413
+
+
 class UnsupportedMediaTypeError(ServiceError):
     status_code = 415
 

@@ -13,14 +13,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
+from PIL import Image
 from redis import Redis, RedisError
 from rq.job import Job
 
+from model.fullres.defaults import default_steps
+from model.fullres.jobs import output_size
 from model.sampler_settings import SamplerKind
 from model.tasks import Task, TaskInputError
+from model.weights import resolve_weights
 from service import queue as rq
-from service.errors import ConflictError, GoneError, InvalidInputError, NotFoundError, UnavailableError
-from service.estimates import Estimator
+from service.errors import (
+    ConflictError,
+    GoneError,
+    InvalidInputError,
+    NotFoundError,
+    TooLargeError,
+    UnavailableError,
+)
+from service.estimates import Estimator, job_cost
 from service.images import DecodedImage, UnusableImageError, decode_image
 from service.metrics import JOBS_CANCELED, JOBS_SUBMITTED, ClusterMetrics
 from service.ratelimit import RateLimiter
@@ -107,6 +118,7 @@ class JobService:
             task.validate(image.image, mask.image if mask else None, options)
         except TaskInputError as error:
             raise InvalidInputError(str(error)) from None
+        self._check_output_size(task, image, options)
 
         idem_key = self._idempotency_key(principal, idempotency)
         fingerprint = self._fingerprint(task, form, upload)
@@ -121,14 +133,24 @@ class JobService:
             )  # a concurrent retry won
             return Submission(replayed, created=False)
         kind = form.sampler
+        steps = form.steps or default_steps(task.name, kind)
         seed = form.seed if form.seed is not None else secrets.randbelow(MAX_SEED + 1)
         payload = JobPayload(
             task=task.name,
             options=options,
             sampler=kind,
-            steps=form.steps or kind.default_steps,
+            steps=steps,
             eta=form.eta,
             seeds=[seed + k for k in range(form.num_samples)],
+            cost=job_cost(
+                resolve_weights(self.settings.weights),
+                task,
+                image.image,
+                mask.image if mask else None,
+                options,
+                steps,
+                form.num_samples,
+            ),
         )
         record = JobRecord(
             payload=payload,
@@ -148,6 +170,16 @@ class JobService:
                 self.redis.delete(idem_key)
             raise
         return Submission(job_id, created=True)
+
+    def _check_output_size(self, task: Task, image: DecodedImage, options: Mapping[str, str]) -> None:
+        """413 when the samples would have more pixels than ``max_pixels`` (uncropping: its canvas)."""
+        width, height = output_size(task, image.width, image.height, options)
+        limit = self.settings.max_pixels
+        if width * height > limit:
+            raise TooLargeError(
+                f"the {task.name} output would be {width}x{height} ({width * height / 1e6:.2f} megapixels); "
+                f"this service samples at most {limit / 1e6:.2f} megapixels (PALETTE_MAX_PIXELS)"
+            )
 
     def _decode(self, upload: Upload, field: str) -> DecodedImage:
         try:
@@ -262,9 +294,7 @@ class JobService:
             progress=1.0 if state is JobState.FINISHED else record.progress,
             queue_position=position,
             estimate=(
-                self.estimator.estimate(
-                    payload.steps * payload.num_samples, rq.jobs_ahead(self.queue, position)
-                )
+                self.estimator.estimate(payload.work, rq.jobs_ahead(self.queue, position))
                 if state is JobState.QUEUED
                 else None
             ),
@@ -294,10 +324,30 @@ class JobService:
             expires_at=_timestamp(self.store.expires_at(job_id, record)) if state.is_terminal else None,
         )
 
-    def estimate(self, sampler: SamplerKind, steps: int | None, num_samples: int) -> Estimate:
-        """For a job submitted now, behind everything queued."""
-        image_steps = (steps or sampler.default_steps) * num_samples
-        return self.estimator.estimate(image_steps, rq.jobs_ahead(self.queue, None))
+    def estimate(
+        self,
+        sampler: SamplerKind,
+        steps: int | None,
+        num_samples: int,
+        task: Task | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> Estimate:
+        """For a job submitted now, behind everything queued; with ``task`` and the upload's ``size``
+        (width, height) its tiles are counted, for inpainting as if the whole photo were the hole and for
+        uncropping as if every side were extended (upper bounds: the mask and sides are not known here)."""
+        steps = steps or (default_steps(task.name, sampler) if task else sampler.default_steps)
+        work = steps * num_samples
+        if task is not None and size is not None:
+            image = Image.new("L", size)
+            mask = Image.new("L", size, 255) if task.needs_mask else None
+            options = {
+                option.name: "all" if option.name == "sides" else option.default for option in task.options
+            }
+            cost = job_cost(
+                resolve_weights(self.settings.weights), task, image, mask, options, steps, num_samples
+            )
+            work = cost if cost is not None else work
+        return self.estimator.estimate(work, rq.jobs_ahead(self.queue, None))
 
     def sample(self, job_id: str, principal: str, index: int) -> bytes:
         record, state, error = self._read(job_id, principal)

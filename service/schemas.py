@@ -10,6 +10,7 @@ from typing import Any, Self
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from model.fullres.defaults import default_steps
 from model.sampler_settings import SamplerKind
 from model.tasks import Task
 from service.settings import Settings
@@ -44,6 +45,14 @@ class JobPayload(BaseModel):
     steps: int = Field(ge=1)
     eta: float = Field(ge=0.0, le=1.0)
     seeds: list[int] = Field(min_length=1)
+    # tile-steps (network evaluations of model-resolution tiles) of the whole job, from its plan at the
+    # upload's resolution (model.fullres.plan); None: not known when it was submitted (steps x samples)
+    cost: int | None = Field(default=None, ge=1)
+
+    @property
+    def work(self) -> int:
+        """The job's cost in tile-steps: its plan's, else steps x samples."""
+        return self.cost if self.cost is not None else self.steps * self.num_samples
 
     @property
     def num_samples(self) -> int:
@@ -89,6 +98,13 @@ class SamplingForm(BaseModel):
         }
 
 
+def _steps_description(task: Task) -> str:
+    """'default: ddpm 1000, ddim 50, dpmpp_2m 20', the task's defaults (model.fullres.defaults), which the
+    page reads from here."""
+    steps = ", ".join(f"{kind.value} {default_steps(task.name, kind)}" for kind in SamplerKind)
+    return f"default: {steps}"
+
+
 def task_form(task: Task, settings: Settings) -> type[SamplingForm]:
     """The multipart form of ``task``'s endpoint, so the OpenAPI document lists exactly its fields."""
     fields: dict[str, Any] = {
@@ -110,7 +126,7 @@ def task_form(task: Task, settings: Settings) -> type[SamplingForm]:
         ),
         "steps": (
             int | None,
-            Field(None, ge=1, le=settings.max_steps, description="default: ddpm 1000, ddim 50, dpmpp_2m 20"),
+            Field(None, ge=1, le=settings.max_steps, description=_steps_description(task)),
         ),
         "eta": (float, Field(0.0, ge=0.0, le=1.0, description="DDIM stochasticity (0 = deterministic)")),
         "seed": (
@@ -184,19 +200,20 @@ class Timings(BaseModel):
 
 
 class Estimate(BaseModel):
-    """How long a job will take, from the speed the workers measured on their last batch (denoising steps
-    per image per second) and the work queued and running ahead of it. Null numbers: nothing to base them
+    """How long a job will take, from the speed the workers measured on their last batch (tile-steps per
+    second) and the work queued and running ahead of it. Null numbers: nothing to base them
     on (no live worker, or none has sampled since it started); ``basis`` says which."""
 
     start_seconds: float | None = Field(
-        description="until sampling starts: the steps x samples ahead of it, at the live workers' speed"
+        description="until sampling starts: the tile-steps ahead of it, at the live workers' speed"
     )
     sampling_seconds: float | None = Field(
-        description="sampling itself: its steps x samples, at one worker's speed"
+        description="sampling itself: its tile-steps (tiles x steps x samples), at one worker's speed"
     )
     workers: int = Field(description="live workers serving the queue")
     image_steps_per_second: float | None = Field(
-        description="the live workers' measured speed, together (denoising steps x images per second)"
+        description="the live workers' measured speed, together (tile-steps per second: network "
+        "evaluations of one model-resolution tile)"
     )
     basis: str = Field(description="what the estimate rests on, for a human")
 
@@ -218,13 +235,15 @@ class JobStatus(BaseModel):
     job_id: str
     task: str
     status: JobState
-    progress: float = Field(ge=0.0, le=1.0, description="fraction of the sampling done")
+    progress: float = Field(
+        ge=0.0, le=1.0, description="fraction of the sampling done, counted in tiles x steps x samples"
+    )
     queue_position: int | None = Field(None, description="jobs ahead of this one while queued (0 = next)")
     estimate: Estimate | None = Field(None, description="while queued: how long until it starts, and samples")
     parameters: Parameters
     input: ImageInfo
     output: ImageInfo | None = Field(
-        None, description="size of the samples (inpainting and colorization: the upload's size)"
+        None, description="size of the samples: the upload's (uncropping: the extended canvas at its scale)"
     )
     timings: Timings
     batch: BatchInfo | None = None

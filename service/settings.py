@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=25 * MIB, ge=1024)  # whole request body; 413 above
     max_image_pixels: int = Field(default=40_000_000, ge=1)  # decoded area; stops decompression bombs
     max_image_side: int = Field(default=16384, ge=1)
+    # Samples: the most pixels an output may have (uncropping: the extended canvas); 413 above. Sampling
+    # time and the worker's photo-sized buffers grow with it, the network's memory does not (tiles)
+    max_pixels: int = Field(default=4_000_000, ge=1)
 
     # Requests
     max_samples: int = Field(default=8, ge=1)

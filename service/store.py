@@ -125,7 +125,7 @@ class JobStore:
         return time.time() + ttl_ms / 1000 if ttl_ms >= 0 else None
 
     def work_left(self, job_ids: Sequence[str]) -> float:
-        """Denoising steps x images still to run for ``job_ids``, from their payloads and progress."""
+        """Tile-steps still to run for ``job_ids``, from their payloads' costs and their progress."""
         with self.redis.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
                 pipe.hmget(record_key(job_id), "payload", "progress")
@@ -134,7 +134,7 @@ class JobStore:
         for payload, progress in found:
             if payload is not None:
                 job = JobPayload.model_validate_json(payload)
-                work += job.steps * job.num_samples * (1.0 - (json.loads(progress) if progress else 0.0))
+                work += job.work * (1.0 - (json.loads(progress) if progress else 0.0))
         return work
 
     # Lifecycle (workers; the API for cancellation)

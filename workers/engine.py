@@ -1,6 +1,10 @@
-"""The worker's model side: decode a job's stored uploads, prepare the conditioning, sample a batch (split
-into chunks of at most ``max_batch`` images, smaller ones after running out of device memory) and turn
-samples into PNGs. Knows nothing about RQ."""
+"""The worker's model side: decode a job's stored uploads, sample them at the upload's resolution through
+:func:`model.fullres.run.run_task` (the path ``palette sample`` and ``palette eval`` take too) and turn the
+samples into PNGs. Knows nothing about RQ.
+
+A gathered batch is sampled job by job: jobs of different sizes are never stacked into one tensor. Within
+a job, all its samples' tiles share network calls of at most ``max_batch`` tiles (lowered after running
+out of device memory), so memory follows the tile batch, not the photo."""
 
 from __future__ import annotations
 
@@ -9,14 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from PIL import Image
 
-from model.pipeline import Conditioning, PalettePipeline, RuntimeOptions, resolve_device
+from model.fullres.jobs import output_size
+from model.fullres.run import job_plan, run_task
+from model.pipeline import PalettePipeline, RuntimeOptions, resolve_device
 from model.runtime.backend import Backend
 from model.sampling import SamplerSettings
-from model.tasks import Prepared, Task, TaskInputError, get_task
+from model.tasks import Task, TaskInputError, get_task
 from model.weights import resolve_weights
 from service.images import UnusableImageError, decode_image, encode_png
 from service.schemas import ImageInfo, JobPayload
@@ -38,9 +43,14 @@ class DeviceMemoryError(RuntimeError):
 
 @dataclass(frozen=True)
 class PreparedJob:
+    """A job's decoded, validated inputs and its cost in tile-steps (:mod:`model.fullres.plan`)."""
+
     task: Task
-    prepared: Prepared
+    image: Image.Image
+    mask: Image.Image | None
+    options: dict[str, str]
     seeds: list[int]
+    cost: int
 
 
 @dataclass(frozen=True)
@@ -97,10 +107,25 @@ class SamplingEngine:
         try:
             image = self._decode(inputs, "image")
             mask = self._decode(inputs, "mask") if "mask" in inputs else None
-            prepared = task.prepare(image, mask, payload.options, self.pipeline.resolution)
+            task.validate(image, mask, payload.options)
+            width, height = output_size(task, image.width, image.height, payload.options)
+            if width * height > self.settings.max_pixels:
+                raise TaskInputError(
+                    f"the output would be {width}x{height} ({width * height / 1e6:.2f} megapixels); "
+                    f"the limit is {self.settings.max_pixels / 1e6:.2f} megapixels"
+                )
+            plan = job_plan(
+                self.pipeline,
+                task,
+                image,
+                mask,
+                payload.options,
+                sampler_settings(payload),
+                len(payload.seeds),
+            )
         except (UnusableImageError, TaskInputError) as error:
             raise JobInputError(str(error)) from None
-        return PreparedJob(task=task, prepared=prepared, seeds=payload.seeds)
+        return PreparedJob(task, image, mask, dict(payload.options), payload.seeds, plan.cost)
 
     def _decode(self, inputs: dict[str, bytes], field: str) -> Image.Image:
         return decode_image(
@@ -112,45 +137,42 @@ class SamplingEngine:
 
     def sample(
         self, jobs: Sequence[PreparedJob], settings: SamplerSettings, progress: Progress
-    ) -> list[np.ndarray]:
-        """Every job's samples, (N, H, W, 3) uint8 each, computed in chunks of at most ``max_batch``
-        images; sample k of a job depends only on its conditioning and its seed k, so a chunk can be run
-        again smaller without changing any result. A chunk that runs out of device memory is run again in
-        halves (recursively), and ``max_batch`` stays lowered for the batches that follow; a single image
-        that does not fit raises ``DeviceMemoryError``."""
-        items = [
-            (index, Conditioning(job.prepared.source, job.prepared.mask), seed)
-            for index, job in enumerate(jobs)
-            for seed in job.seeds
-        ]
-        outputs: list[np.ndarray] = []  # one image each
-        while len(outputs) < len(items):
-            done = len(outputs)
-            chunk = items[done : done + self.max_batch]
+    ) -> list[list[Image.Image]]:
+        """Every job's samples at the upload's resolution, job by job (:func:`run_task`), with at most
+        ``max_batch`` tiles per network call; ``progress`` is the fraction of the batch's tile-steps done.
+        Sample k of a job depends only on its inputs and its seed k, so a job can be run again with fewer
+        tiles per call without changing any result: a job that runs out of device memory is run again with
+        half as many (recursively), and ``max_batch`` stays lowered for what follows; running out with a
+        single tile per call raises ``DeviceMemoryError``."""
+        total = sum(job.cost for job in jobs) or 1
+        results: list[list[Image.Image]] = []
+        for job in jobs:
+            before = sum(j.cost for j in jobs[: len(results)])
 
-            def report(step: int, total: int, done: int = done, size: int = len(chunk)) -> None:
-                progress((done + size * step / total) / len(items))
+            def report(done: int, cost: int, before: int = before) -> None:
+                progress((before + done) / total)
 
-            conditions, seeds = [c for _, c, _ in chunk], [s for _, _, s in chunk]
-            try:
-                outputs.extend(self.pipeline.sample(conditions, seeds, settings, progress=report))
-            except torch.cuda.OutOfMemoryError as error:  # torch.OutOfMemoryError, whatever the device
-                log.warning("out of device memory sampling %d images: %s", len(chunk), error)
-                failed = len(chunk)
-            else:
-                failed = 0
-            if failed:  # out of the except block: the failed attempt's tensors are released by now
-                self._lower_max_batch(failed)
-        owners = np.array([index for index, _, _ in items])
-        stacked = np.stack(outputs)
-        return [stacked[owners == index] for index in range(len(jobs))]
+            while True:
+                tiles = self.max_batch
+                try:
+                    images = run_task(
+                        self.pipeline, job.task, job.image, job.mask, job.options, settings, job.seeds,
+                        report, max_tiles=tiles,
+                    )  # fmt: skip
+                except torch.cuda.OutOfMemoryError as error:  # torch.OutOfMemoryError, whatever the device
+                    log.warning("out of device memory sampling %d tiles per call: %s", tiles, error)
+                else:
+                    break
+                self._lower_max_batch(tiles)  # outside the except block: the failed attempt is freed
+            results.append(images)
+        return results
 
     def _lower_max_batch(self, failed: int) -> None:
-        """After ``failed`` images did not fit: half as many from now on (other processes may have taken
-        the memory measured at start-up, or a task's inputs need more than the warm-up's)."""
+        """After ``failed`` tiles per call did not fit: half as many from now on (other processes may have
+        taken the memory measured at start-up)."""
         if failed == 1:
             raise DeviceMemoryError(
-                f"the worker's device ({self.pipeline.device}) ran out of memory sampling a single image"
+                f"the worker's device ({self.pipeline.device}) ran out of memory sampling a single tile"
             )
         if self.pipeline.device.type == "cuda":
             torch.cuda.empty_cache()  # hand the failed attempt's cached blocks back before trying again
@@ -158,8 +180,7 @@ class SamplingEngine:
         log.warning("max_batch lowered from %d to %d after running out of memory", self.max_batch, lowered)
         self.max_batch = lowered
 
-    def finalize(self, job: PreparedJob, samples: np.ndarray) -> Output:
-        images = [job.task.finalize(sample, job.prepared) for sample in samples]
+    def finalize(self, job: PreparedJob, images: list[Image.Image]) -> Output:
         return Output(
             pngs=[encode_png(image) for image in images],
             size=ImageInfo(width=images[0].width, height=images[0].height, format="PNG"),

@@ -292,11 +292,14 @@ class BatchWorker(SimpleWorker):
         return self.death_penalty_class(seconds, JobTimeoutException, job_id=job_id)
 
     def _record_batch(self, items: list[Running], steps: int, seconds: float) -> None:
+        """Metrics of a finished batch; its speed in tile-steps per second (each a network evaluation of one
+        tile of the model's resolution: steps x images for jobs at that resolution), what estimates use."""
         images = sum(len(item.prepared.seeds) for item in items if item.prepared)
+        work = sum(item.prepared.cost for item in items if item.prepared)
         with self.connection.pipeline() as pipe:
             self.metrics.observe(pipe, BATCH_SIZE, images)
-            self.metrics.inc(pipe, DENOISING_STEPS, steps * images)
-            speed = steps * images / seconds
+            self.metrics.inc(pipe, DENOISING_STEPS, work)
+            speed = work / seconds
             self.metrics.set_worker_gauges(
                 pipe, self.name, self.worker_ttl + 60, palette_denoising_steps_per_second=speed
             )

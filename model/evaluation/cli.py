@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=CROP_FRACTION,
         help="crop side as a fraction of the photo's shorter side (default: %(default)s)",
     )
+    parser.add_argument(
+        "--size",
+        type=positive,
+        help="full-resolution mode: crops of SIZE x SIZE (e.g. 256), sampled at that size through the path "
+        "the service takes (tiles, coarse to fine) and scored against the baselines at that size "
+        "(default: crops at the model's resolution)",
+    )
     parser.add_argument("--limit", type=positive, help="use only the first N photos (by file name)")
     parser.add_argument(
         "--seed", type=natural, default=0, help="crops, degradations and noise derive from it (default: 0)"
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         precision=Precision(args.precision) if args.precision else None,
         inception=resolve_inception(args.inception),
+        size=args.size,
     )
     try:
         plan = prepare(settings)

@@ -25,8 +25,10 @@ from model.evaluation.features import FeatureExtractor
 from model.evaluation.heldout import CROP_FRACTION, Crop, EvalInput, degrade_all, load_crops
 from model.evaluation.inception import NOT_COMPUTED, Inception
 from model.evaluation.scoring import Metrics, score_rows
+from model.fullres.run import run_arrays
 from model.pipeline import Conditioning, PalettePipeline, Precision, Progress
 from model.sampling import SamplerSettings
+from model.tasks import get_task
 
 PREVIEW_INPUTS = 8  # rows of the PNG grid
 
@@ -48,6 +50,9 @@ class EvalSettings:
     device: str = "auto"
     precision: Precision | None = None
     inception: Path | None = None
+    # crops of size x size scored at that resolution through the full-resolution path the service takes
+    # (model.fullres.run); None: crops at the model's resolution, sampled in one network pass each
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,11 +172,30 @@ def sample_model(
     return np.concatenate(results).reshape(len(inputs), samples, size, size, 3), elapsed
 
 
+def sample_full_resolution(
+    pipeline: PalettePipeline, task: str, inputs: Sequence[EvalInput], settings: SamplerSettings, samples: int
+) -> tuple[np.ndarray, float]:
+    """:func:`sample_model` at the inputs' own size, through :func:`model.fullres.run.run_arrays` (tiles,
+    coarse to fine, guided chroma: what ``palette sample`` and the service run); one call per input."""
+    outputs = []
+    started = time.perf_counter()
+    for item in tqdm(inputs, desc=f"{sampler_label(settings)} full resolution", unit="input"):
+        generate = None if item.mask.all() else item.mask
+        images = run_arrays(
+            pipeline, get_task(task), item.source, generate, settings, [item.seed + k for k in range(samples)]
+        )
+        outputs.append(np.stack([np.asarray(image.convert("RGB")) for image in images]))
+    return np.stack(outputs), time.perf_counter() - started
+
+
 def warm_up(pipeline: PalettePipeline, crop: Crop) -> None:
     """One untimed network call, so one-off costs (CUDA context, kernel selection, allocator growth) are
     not charged to whichever sampler row happens to come first."""
-    mask = np.ones(crop.image.shape[:2], dtype=bool)
-    pipeline.sample([Conditioning(crop.image, mask)], [0], SamplerSettings(steps=1))
+    size = pipeline.resolution
+    image = np.ascontiguousarray(crop.image[:size, :size])
+    if image.shape[:2] != (size, size):
+        image = np.zeros((size, size, 3), dtype=np.uint8)
+    pipeline.sample([Conditioning(image, np.ones((size, size), dtype=bool))], [0], SamplerSettings(steps=1))
 
 
 def run_baseline(baseline: Baseline, inputs: Sequence[EvalInput]) -> tuple[np.ndarray, float]:
@@ -194,9 +218,14 @@ def evaluate_condition(
     rows: list[tuple[str, str, dict[str, Any] | None, float]] = []
     for sampler in settings.samplers:
         name = f"Palette {sampler_label(sampler)}"
-        outputs[name], seconds = sample_model(
-            pipeline, inputs, sampler, settings.samples, settings.batch_size
-        )
+        if settings.size is None:
+            outputs[name], seconds = sample_model(
+                pipeline, inputs, sampler, settings.samples, settings.batch_size
+            )
+        else:
+            outputs[name], seconds = sample_full_resolution(
+                pipeline, condition.task, inputs, sampler, settings.samples
+            )
         described = {"kind": sampler.kind.value, "steps": sampler.steps, "eta": sampler.eta}
         rows.append((name, "model", described, seconds / (len(inputs) * settings.samples)))
     for baseline in baselines_for(condition.task):
@@ -248,7 +277,7 @@ def prepare(settings: EvalSettings) -> EvalPlan:
         raise ValueError(f"the checkpoint was not trained for {', '.join(untrained)} (it knows {known})")
     crops = load_crops(
         settings.data,
-        pipeline.resolution,
+        settings.size or pipeline.resolution,
         settings.crops,
         settings.crop_fraction,
         settings.seed,
@@ -289,6 +318,8 @@ def evaluate(plan: EvalPlan) -> EvaluationResult:
         "batch_size": settings.batch_size,
         "precision": pipeline.precision.value,
         "resolution": pipeline.resolution,
+        "size": settings.size or pipeline.resolution,
+        "full_resolution": settings.size is not None,
         "inception": str(settings.inception) if settings.inception else None,
     }
     return EvaluationResult(

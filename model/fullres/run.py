@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image
 
 from model.fullres.defaults import task_defaults
-from model.fullres.jobs import plan_upload, upload_geometry
-from model.fullres.plan import Geometry, JobPlan, coarse_size, refine_box, refine_margin
+from model.fullres.jobs import model_tiling, plan_upload, upload_geometry
+from model.fullres.plan import Geometry, JobPlan, coarse_size, plan_job, refine_box, refine_margin
 from model.fullres.sampler import FullResSampler
 from model.pipeline import PalettePipeline
 from model.sampling import SamplerSettings
@@ -95,32 +95,57 @@ def run_task(
     network call. ``tile``: the tile side (default: the model's resolution); ``max_tiles``: the most tiles per
     network call (default: the pipeline's ``max_batch``), which bounds the network's memory."""
     task.validate(image, mask, options)
-    plan = job_plan(pipeline, task, image, mask, options, settings, len(seeds), tile)
+    geometry = upload_geometry(task, image, mask, options)
+    return run_arrays(
+        pipeline, task, _canvas(image, geometry), geometry.generate, settings, seeds, progress,
+        tile=tile, max_tiles=max_tiles, upload=image,
+    )  # fmt: skip
+
+
+def run_arrays(
+    pipeline: PalettePipeline,
+    task: Task,
+    canvas: np.ndarray,
+    generate: np.ndarray | None,
+    settings: SamplerSettings,
+    seeds: Sequence[int],
+    progress: Progress | None = None,
+    *,
+    tile: int | None = None,
+    max_tiles: int | None = None,
+    upload: Image.Image | None = None,
+) -> list[Image.Image]:
+    """:func:`run_task` on a ``canvas`` (H, W, 3 uint8) with its pixels to ``generate`` (H, W bool, None:
+    every pixel), e.g. a degraded evaluation input; ``upload``: the original image where there is one
+    (colorization reads its luminance, any mode)."""
+    height, width = canvas.shape[:2]
+    tiling = model_tiling(pipeline.resolution, len(pipeline.config.unet.channel_mult), task.name, tile)
+    defaults = task_defaults(task.name)
+    geometry = Geometry(width, height, generate)
+    plan = plan_job(
+        task.name, geometry, settings.steps, len(seeds), tiling, pipeline.resolution,
+        start=defaults.start, refine_start=defaults.refine_start,
+    )  # fmt: skip
     sampler = FullResSampler(pipeline, plan.tiling, max_tiles)
     counter = _Counter(plan.cost, progress)
-    defaults = task_defaults(task.name)
     if task.name == "colorize":
-        prepared = task.prepare(image, mask, options, pipeline.resolution)
+        image = upload if upload is not None else Image.fromarray(canvas)
+        prepared = task.prepare(image, None, {}, pipeline.resolution)
         samples = sampler.sample(prepared.source, prepared.mask, seeds, settings, on_tiles=counter)
         return [task.finalize(sample, prepared) for sample in samples]
-    geometry = upload_geometry(task, image, mask, options)
-    if geometry.generate is None:  # restore: every pixel, at full resolution, from the noised input
-        source = to_rgb_array(image)
+    if generate is None:  # restore: every pixel, at full resolution, from the noised input
         start = defaults.start
         samples = sampler.sample(
-            source,
-            np.ones(source.shape[:2], dtype=bool),
+            canvas,
+            np.ones((height, width), dtype=bool),
             seeds,
             settings,
             start=start,
-            init=source if start < 1.0 else None,
+            init=canvas if start < 1.0 else None,
             on_tiles=counter,
         )
         return [Image.fromarray(sample) for sample in samples]
-    canvas = _canvas(image, geometry)
-    samples = coarse_to_fine(
-        sampler, canvas, geometry.generate, seeds, settings, defaults.refine_start, counter
-    )
+    samples = coarse_to_fine(sampler, canvas, generate, seeds, settings, defaults.refine_start, counter)
     return [Image.fromarray(sample) for sample in samples]
 
 

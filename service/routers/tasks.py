@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from model.sampler_settings import SamplerKind
 from model.tasks import Task, get_task, task_names
 from service.dependencies import BlankFields, Jobs, Principal, authenticate, require_form
+from service.errors import InvalidInputError
 from service.jobs import Upload
 from service.schemas import (
     DEFAULT_SAMPLER,
@@ -79,11 +80,24 @@ def task_router(settings: Settings) -> APIRouter:
         jobs: Jobs,
         sampler: Annotated[SamplerKind, Query()] = DEFAULT_SAMPLER,
         steps: Annotated[
-            int | None, Query(ge=1, le=settings.max_steps, description="default: the sampler's own")
+            int | None,
+            Query(ge=1, le=settings.max_steps, description="default: the task's, else the sampler's"),
         ] = None,
         num_samples: Annotated[int, Query(ge=1, le=settings.max_samples)] = settings.default_samples,
+        task: Annotated[
+            str | None, Query(description="the task, for its default steps and, with the size, its tiles")
+        ] = None,
+        width: Annotated[int | None, Query(ge=1, le=settings.max_image_side)] = None,
+        height: Annotated[int | None, Query(ge=1, le=settings.max_image_side)] = None,
     ) -> Estimate:
-        return jobs.estimate(sampler, steps, num_samples)
+        chosen = None
+        if task is not None:
+            try:
+                chosen = get_task(task)
+            except KeyError:
+                raise InvalidInputError(f"task: there is no task {task!r}") from None
+        size = (width, height) if width is not None and height is not None else None
+        return jobs.estimate(sampler, steps, num_samples, chosen, size)
 
     @router.get("/tasks", summary="The tasks this API serves, with their options", responses=UNAUTHORIZED)
     def list_tasks(request: Request) -> list[TaskInfo]:

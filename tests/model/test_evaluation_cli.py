@@ -169,3 +169,19 @@ def test_restoration_is_scored_at_jpeg_quality_ten(heldout: Path) -> None:
     (q10,) = conditions_for("restore")
     (item, *_) = degrade_all(q10, load_crops(heldout, 32, 1, 0.75, seed=0, limit=1), seed=0)
     np.testing.assert_array_equal(item.source, jpeg_roundtrip(item.target, 10))
+
+
+def test_palette_eval_at_a_larger_size_scores_the_full_resolution_path_against_baselines_at_that_size(
+    tiny_checkpoint: Path, heldout: Path, tmp_path: Path
+) -> None:
+    # the tiny model samples at 32x32: 48x48 crops go through tiles (restore) and coarse to fine (inpaint)
+    assert (
+        _eval(tiny_checkpoint, heldout, tmp_path, "--size", "48", "--tasks", "inpaint,restore,colorize") == 0
+    )
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["config"]["size"] == 48 and report["config"]["full_resolution"]
+    assert set(report["tasks"]) == {"inpaint", "inpaint-box16", "restore-q10", "colorize"}
+    for result in report["tasks"].values():
+        model, *baselines = result["rows"]
+        assert model["samples_per_input"] == 2 and baselines
+        assert all(value is not None for value in model["metrics"].values())

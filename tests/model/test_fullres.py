@@ -116,7 +116,8 @@ def test_tiles_are_evaluated_in_batches_of_at_most_max_tiles_and_counted() -> No
     counted: list[int] = []
     tiling = Tiling(tile=32, overlap=8, align=4)
     tiled = TiledNetwork(network, tiling, max_tiles=5, on_tiles=counted.append)
-    tiled(*(torch.zeros(2, c, 70, 90) for c in (3, 1, 3)), torch.ones(2))
+    image, mask = torch.zeros(2, 3, 70, 90), torch.zeros(2, 1, 70, 90)
+    tiled(image, mask, image, torch.ones(2))
     assert max(sizes) == 5 and sum(sizes) == 2 * tiling.count(70, 90) == sum(counted)
 
 
@@ -149,7 +150,12 @@ def test_a_partial_start_runs_only_the_last_part_of_the_schedule(tiny: PalettePi
     calls: list[float] = []
     sampler = FullResSampler(tiny, Tiling(tile=32, overlap=8, align=2))
     runner = sampler.runner
-    sampler.runner = lambda s, m, y, g: calls.append(float(g[0])) or runner(s, m, y, g)
+
+    def recording(source: Tensor, mask: Tensor, y_t: Tensor, gamma: Tensor) -> Tensor:
+        calls.append(float(gamma[0]))
+        return runner(source, mask, y_t, gamma)
+
+    sampler.runner = recording
     image = np.full((32, 32, 3), 100, dtype=np.uint8)
     sampler.sample(
         image,

@@ -56,6 +56,9 @@ def test_the_rq_job_carries_a_json_payload_and_the_uploads_wait_under_the_job_wi
         "steps": 7,
         "eta": 0.0,
         "seeds": [11, 12, 13],
+        # tile-steps at the upload's resolution, 3 samples x (a 64x48 coarse pass of 7 steps + a refinement
+        # of the hole's box, 2 x 2 tiles, over the last 20% of the steps, 1): what estimates are made from
+        "cost": 33,
     }
     assert redis.hget(inputs_key(job_id), "image") == image_png
     assert 0 < redis.ttl(inputs_key(job_id)) <= settings.input_ttl_seconds
