@@ -59,6 +59,7 @@ const state = {
   tasks: [],
   task: null, // the chosen entry of GET /v1/tasks
   file: null, // the File to upload, sent as it is (never re-encoded)
+  size: null, // { width, height } of the chosen photo, as the server will decode it
   previewUrl: null,
 };
 
@@ -337,6 +338,12 @@ async function updateEstimate() {
   estimateAbort?.abort();
   estimateAbort = new AbortController();
   const query = new URLSearchParams(samplingValues().filter(([name]) => name !== 'eta' && name !== 'seed'));
+  // The task and the photo's size let the API count the tiles the job will sample.
+  query.set('task', state.task.name);
+  if (state.size) {
+    query.set('width', String(state.size.width));
+    query.set('height', String(state.size.height));
+  }
   try {
     const estimate = await callJson(`v1/estimate?${query}`, { signal: estimateAbort.signal });
     page.estimate.textContent = describeEstimate(estimate);
@@ -387,6 +394,7 @@ async function useFile(file) {
   }
   if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
   state.file = file;
+  state.size = { width: image.naturalWidth, height: image.naturalHeight };
   state.previewUrl = url;
   page.preview.src = url;
   // naturalWidth/Height follow the EXIF orientation, as the server's decoding does, so the mask matches.
@@ -394,6 +402,7 @@ async function useFile(file) {
   const size = `${image.naturalWidth}×${image.naturalHeight}`;
   page.imageInfo.textContent = `${file.name} · ${size} · ${formatBytes(file.size)}`;
   updateStage();
+  estimateSoon(); // the cost of a full-resolution job follows the photo's size
 }
 
 function formatBytes(bytes) {
