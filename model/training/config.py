@@ -122,6 +122,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     # Write OUT/final.safetensors (the EMA weights) in float16, halving its size.
     export_fp16: bool = False
+    # Start a new run from these inference weights (network and EMA alike, the optimizer fresh): how a long
+    # CPU run continues from the weights an earlier session shipped when its resume state is gone. The
+    # network must have the same shape; the recipe (model.diffusion) may differ. Ignored when resuming.
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         for name in (

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.checkpoint import save_checkpoint
+from model.checkpoint import CheckpointError, describe_misfit, read_checkpoint, save_checkpoint
 from model.data.dataset import Example, list_images
 from model.diffusion.objective import TrainingObjective
 from model.nn import PaletteUNet, create_network
@@ -119,6 +119,8 @@ class Trainer:
         state = None if resume_from is None else load_training_checkpoint(resume_from, config.model)
         if state is not None:
             self._restore(state)
+        elif config.init_weights is not None:
+            self._initialise_from(Path(config.init_weights))
         self.ddp = (
             DistributedDataParallel(
                 self.network, device_ids=[self.device] if self.device.type == "cuda" else None
@@ -139,6 +141,19 @@ class Trainer:
             seed_everything(derive_seed(config.seed, RANK_STREAM, context.rank))  # ranks drop out differently
         else:
             self._restore_generators(state, resume_from)
+
+    def _initialise_from(self, path: Path) -> None:
+        """Network and EMA from the inference checkpoint ``path`` (float16 weights are widened)."""
+        weights = read_checkpoint(path)
+        misfit = describe_misfit(self.network.state_dict(), weights.state)
+        if misfit:
+            raise CheckpointError(f"init_weights {path} do not fit this run's network: {misfit}")
+        state = {name: tensor.float() for name, tensor in weights.state.items()}
+        self.network.load_state_dict(state)
+        self.ema.load_state_dict(state)
+        log.info(
+            "started from the weights %s (step %s of their run)", path, weights.metadata.get("step", "?")
+        )
 
     def _restore(self, state: TrainingState) -> None:
         self.network.load_state_dict(state.model)

@@ -3,6 +3,7 @@ CLI and data parallelism, on the tiny CI config (configs/tiny-cpu.json, 32x32) a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from skimage import data
 from torch import nn
 
 import palette.cli
-from model.checkpoint import read_checkpoint
+from model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from model.config import LossType
 from model.data.dataset import PaletteDataset
 from model.diffusion.objective import TrainingObjective
@@ -308,6 +309,27 @@ def test_palette_export_ships_the_latest_ema_weights_of_an_unfinished_run(
     assert shipped.metadata["step"] == "4" and shipped.config == final.config
     assert shipped.state.keys() == final.state.keys()
     assert all(torch.equal(shipped.state[name], final.state[name]) for name in final.state)
+
+
+def test_a_new_run_can_start_from_shipped_weights_with_a_fresh_optimizer(
+    tiny_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    shipped = tmp_path / "shipped.safetensors"
+    assert palette.cli.main(["export", "--run", str(tiny_run), "--out", str(shipped)]) == 0
+    config = tiny_config(photos, f"init_weights={shipped}", "steps=1")
+    trainer = Trainer(config, tmp_path / "continued", Distributed(device=CPU))
+    expected = read_checkpoint(shipped).state
+    for name, tensor in trainer.ema.state_dict().items():
+        assert torch.equal(tensor, expected[name].float()), name
+    assert trainer.progress.step == 0 and not trainer.optimizer.state
+
+
+def test_init_weights_of_another_network_shape_are_refused(photos: Path, tmp_path: Path) -> None:
+    narrow = dataclasses.replace(tiny_model_config().unet, base_channels=8)
+    other = dataclasses.replace(tiny_model_config(), unet=narrow)
+    path = save_checkpoint(tmp_path / "other.safetensors", random_network(other).state_dict(), other)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        Trainer(tiny_config(photos, f"init_weights={path}"), tmp_path / "run", Distributed(device=CPU))
 
 
 def test_palette_export_refuses_a_folder_without_checkpoints(tmp_path: Path) -> None:
