@@ -22,6 +22,7 @@ from typing import NamedTuple
 from torch import Tensor
 
 from model.config import ModelConfig, Preconditioning, UNetConfig
+from model.diffusion.process import expand
 from model.diffusion.schedule import sigma_from_gamma
 from model.nn.unet import PaletteUNet
 
@@ -46,10 +47,6 @@ def edm_loss_weight(sigma: Tensor, sigma_data: float) -> Tensor:
     return 1.0 / edm_coefficients(sigma, sigma_data).c_out ** 2
 
 
-def _per_example(values: Tensor, like: Tensor) -> Tensor:
-    return values.to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
-
-
 class EDMPreconditionedUNet(PaletteUNet):
     """A :class:`PaletteUNet` whose output is EDM's y_0 estimate D; same call, same weights' names."""
 
@@ -61,8 +58,8 @@ class EDMPreconditionedUNet(PaletteUNet):
         sigma = sigma_from_gamma(gamma)
         c = edm_coefficients(sigma, self.sigma_data)
         to_ve = (1.0 + sigma**2).sqrt()  # x = y_t / sqrt(g) = y_t sqrt(1 + sigma^2)
-        raw = super().forward(source, mask, _per_example(c.c_in * to_ve, y_t) * y_t, gamma)
-        return _per_example(c.c_skip * to_ve, y_t) * y_t + _per_example(c.c_out, raw) * raw
+        raw = super().forward(source, mask, expand(c.c_in * to_ve, y_t) * y_t, gamma)
+        return expand(c.c_skip * to_ve, y_t) * y_t + expand(c.c_out, raw) * raw
 
 
 def create_network(config: ModelConfig) -> PaletteUNet:

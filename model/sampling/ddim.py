@@ -8,13 +8,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from model.diffusion.process import eps_from_y0
+from model.diffusion.process import eps_from_y0, expand
 from model.sampling.denoiser import (
     Callback,
     Denoiser,
     KnownPixels,
     NoiseSampler,
-    expand_to,
     keep_known,
     per_example,
 )
@@ -46,9 +45,9 @@ def sample_ddim(
         eps = eps_from_y0(y, gamma, denoised)
         sigma = eta * ((1.0 - gamma_prev) / (1.0 - gamma) * (1.0 - gamma / gamma_prev)).clamp(min=0).sqrt()
         direction = (1.0 - gamma_prev - sigma**2).clamp(min=0).sqrt()
-        y_next = expand_to(gamma_prev.sqrt(), y) * denoised + expand_to(direction, y) * eps
+        y_next = expand(gamma_prev.sqrt(), y) * denoised + expand(direction, y) * eps
         if eta > 0 and noise is not None:
-            y_next = y_next + expand_to(sigma, y) * noise(y)
+            y_next = y_next + expand(sigma, y) * noise(y)
         y = keep_known(y_next, known)
         if callback is not None:
             callback({"step": i + 1, "total": total, "y": y, "denoised": denoised})

@@ -119,8 +119,3 @@ def per_example(levels: Tensor, batch: int, device: torch.device) -> Tensor:
     if levels.shape[0] != batch:
         raise ValueError(f"per-example gammas for {levels.shape[0]} examples, batch has {batch}")
     return levels
-
-
-def expand_to(values: Tensor, like: Tensor) -> Tensor:
-    """(B,) float64 coefficients -> (B, 1, 1, 1) in ``like``'s dtype."""
-    return values.to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))

@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from model.diffusion.process import expand
 from model.diffusion.schedule import half_log_snr
-from model.sampling.denoiser import Callback, Denoiser, KnownPixels, expand_to, keep_known, per_example
+from model.sampling.denoiser import Callback, Denoiser, KnownPixels, keep_known, per_example
 
 
 @torch.no_grad()
@@ -46,10 +47,10 @@ def sample_dpmpp_2m(
             d = denoised
             if previous is not None:
                 d_prev, h_prev = previous
-                r = expand_to(h_prev / h, y)
+                r = expand(h_prev / h, y)
                 d = (1.0 + 1.0 / (2.0 * r)) * denoised - (1.0 / (2.0 * r)) * d_prev
             sigma_ratio = ((1.0 - gamma_next) / (1.0 - gamma)).sqrt()
-            y = expand_to(sigma_ratio, y) * y - expand_to(gamma_next.sqrt() * torch.expm1(-h), y) * d
+            y = expand(sigma_ratio, y) * y - expand(gamma_next.sqrt() * torch.expm1(-h), y) * d
             previous = (denoised, h)
         y = keep_known(y, known)
         if callback is not None:

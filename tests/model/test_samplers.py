@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from model.config import DiffusionConfig, ScheduleConfig
+from model.diffusion.process import expand
 from model.diffusion.schedule import sampling_gammas
 from model.sampling import (
     KnownPixels,
@@ -23,7 +24,6 @@ from model.sampling import (
     sample_ancestral,
     sample_ddim,
 )
-from model.sampling.denoiser import expand_to
 
 SCHEDULE = ScheduleConfig(num_steps=1000, beta_start=1e-4, beta_end=0.09)
 DIFFUSION = DiffusionConfig(sample_schedule=SCHEDULE)
@@ -33,7 +33,7 @@ MU, S = 0.25, 0.5
 def gaussian_denoiser(y_t: Tensor, gamma: Tensor, **_: Any) -> Tensor:
     g = gamma.double()
     gain = g.sqrt() * S**2 / (g * S**2 + 1 - g)
-    return (MU + expand_to(gain, y_t) * (y_t - expand_to(g.sqrt(), y_t) * MU)).to(y_t.dtype)
+    return (MU + expand(gain, y_t) * (y_t - expand(g.sqrt(), y_t) * MU)).to(y_t.dtype)
 
 
 def draw(settings: SamplerSettings, seeds: tuple[int, ...] = (1, 2), pixels: int = 64) -> Tensor:
