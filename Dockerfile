@@ -19,6 +19,7 @@ RUN pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY model ./model
+COPY jobs ./jobs
 COPY service ./service
 COPY workers ./workers
 COPY palette ./palette

@@ -32,25 +32,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 import torch
+from common import TINY_UNET, centre_mask, random_checkpoint, random_images
 from PIL import Image
 
-from model.checkpoint import read_checkpoint, save_checkpoint
-from model.config import ModelConfig, UNetConfig
-from model.nn import PaletteUNet
+from model.checkpoint import read_checkpoint
+from model.config import ModelConfig
 from model.pipeline import Conditioning, PalettePipeline
 from model.sampling import SamplerKind, SamplerSettings
 from model.tasks import get_task
 from palette.up import RedisServer, free_port, stop_process, wait_until_ready
 
-TINY_UNET = UNetConfig(
-    image_size=32,
-    base_channels=16,
-    channel_mult=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(16,),
-    head_channels=16,
-    groups=8,
-)
 READY_TIMEOUT_SECONDS = 300.0  # a GPU worker compiles and captures every batch size before it is ready
 
 
@@ -96,23 +87,9 @@ def png(array: np.ndarray) -> bytes:
 
 
 def request_files(resolution: int) -> tuple[bytes, bytes]:
-    """A random photo-sized input and a mask whose centre quarter is to be generated."""
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8)
-    mask = np.zeros((resolution, resolution), np.uint8)
-    quarter = resolution // 4
-    mask[quarter:-quarter, quarter:-quarter] = 255
-    return png(image), png(mask)
-
-
-def random_checkpoint(path: Path, config: ModelConfig) -> Path:
-    torch.manual_seed(0)
-    network = PaletteUNet(config.unet)
-    with torch.no_grad():
-        for parameter in network.parameters():
-            if not parameter.any():
-                parameter.normal_(0.0, 0.05)  # a fresh ADM U-Net outputs zeros; make it compute something
-    return save_checkpoint(path, network.state_dict(), config)
+    """A random photo-sized input and a mask whose centre is to be generated, as PNG files."""
+    (image,) = random_images(1, resolution)
+    return png(image), png(centre_mask(resolution).astype(np.uint8) * 255)
 
 
 @contextmanager

@@ -25,35 +25,38 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from common import (
+    REPO,
+    TINY_UNET,
+    NaiveSampler,
+    conditionings,
+    forward_flops,
+    machine,
+    measured_peak_flops,
+    random_checkpoint,
+    synchronize,
+    timed,
+)
 
-from model.checkpoint import build_network, read_checkpoint, save_checkpoint
+from model.checkpoint import read_checkpoint, save_checkpoint
 from model.config import ModelConfig, UNetConfig
-from model.imaging import images_to_tensor, masks_to_tensor, tensor_to_images
-from model.nn import PaletteUNet
-from model.pipeline import Conditioning, PalettePipeline, network_source, resolve_device
+from model.pipeline import Conditioning, PalettePipeline, resolve_device
 from model.runtime import CompileMode, Precision, RuntimeOptions
 from model.runtime.backend import Backend
-from model.runtime.buckets import powers_of_two
 from model.runtime.memory import predicted_bytes_per_image
-from model.runtime.options import CUDA_MAX_BATCH
-from model.sampling import PerExampleNoise, SamplerKind, SamplerSettings, sample_network
+from model.runtime.options import CUDA_MAX_BATCH, powers_of_two
+from model.sampling import SamplerKind, SamplerSettings
 from model.weights import DEFAULT_WEIGHTS
 
-REPO = Path(__file__).resolve().parent.parent
 NAIVE = "naive"
 DEFAULT = "default"
 TORCH_CPU_DEFAULT = "fp32+cl"  # the CPU default before the ONNX backend
@@ -77,15 +80,6 @@ DEMO_UNET = UNetConfig(
     channel_mult=(1, 2, 2, 2),
     num_res_blocks=2,
     attention_resolutions=(16, 8),
-)
-TINY_UNET = UNetConfig(
-    image_size=32,
-    base_channels=16,
-    channel_mult=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(16,),
-    head_channels=16,
-    groups=8,
 )
 DEMO_CONFIG_FILE = REPO / "configs" / "demo-64.json"
 
@@ -124,24 +118,12 @@ class Row:
     p99_abs_diff: float | None
 
 
-def random_weights(config: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights with the zero-initialised output layers randomised too: a fresh ADM U-Net outputs
-    exactly zero, which would make the precision comparison vacuous."""
-    torch.manual_seed(seed)
-    network = PaletteUNet(config.unet)
-    with torch.no_grad():
-        for parameter in network.parameters():
-            if not parameter.any():
-                parameter.normal_(0.0, 0.05)
-    return network.state_dict()
-
-
 def make_model(
     name: str, config: ModelConfig, origin: str, workdir: Path, weights: Path | None = None
 ) -> Model:
     if weights is not None:
         return Model(name, read_checkpoint(weights).config, weights, f"{origin}, weights {weights}")
-    path = save_checkpoint(workdir / f"{name}.safetensors", random_weights(config), config)
+    path = random_checkpoint(workdir / f"{name}.safetensors", config)
     return Model(name, config, path, f"{origin}, random weights")
 
 
@@ -238,119 +220,7 @@ def parse_configuration(name: str, device: torch.device, largest_batch: int) -> 
     return options
 
 
-def conditionings(batch: int, resolution: int) -> list[Conditioning]:
-    """Random sources with the centre half of each image to generate (speed does not depend on content)."""
-    rng = np.random.default_rng(0)
-    mask = np.zeros((resolution, resolution), bool)
-    quarter = resolution // 4
-    mask[quarter:-quarter, quarter:-quarter] = True
-    return [
-        Conditioning(rng.integers(0, 256, (resolution, resolution, 3), dtype=np.uint8), mask)
-        for _ in range(batch)
-    ]
-
-
-class NaiveSampler:
-    """The pipeline as it was before the fast path: the reference samplers, fp32, eager, one batch."""
-
-    def __init__(self, model: Model, device: torch.device) -> None:
-        checkpoint = read_checkpoint(model.checkpoint)
-        self.network = build_network(checkpoint, device)
-        self.config = checkpoint.config
-        self.device = device
-
-    @torch.inference_mode()
-    def sample(
-        self, conditions: list[Conditioning], seeds: list[int], settings: SamplerSettings
-    ) -> np.ndarray:
-        target = self.config.diffusion.target
-        source = images_to_tensor([network_source(c, target) for c in conditions], self.device)
-        mask = masks_to_tensor([c.mask for c in conditions], self.device)
-        noise = PerExampleNoise(seeds, self.device)
-        samples = sample_network(settings, self.network, self.config.diffusion, source, mask, noise)
-        return tensor_to_images(samples)
-
-
 Sampler = Callable[[list[Conditioning], list[int], SamplerSettings], np.ndarray]
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(run: Callable[[], np.ndarray], device: torch.device) -> tuple[float, np.ndarray]:
-    synchronize(device)
-    started = time.perf_counter()
-    out = run()
-    synchronize(device)
-    return time.perf_counter() - started, out
-
-
-def forward_flops(config: UNetConfig) -> int:
-    """FLOPs of one batch-1 forward (2 per multiply-add), counted on shapes alone on the meta device."""
-    with torch.device("meta"):
-        network = PaletteUNet(config).eval()
-        image = torch.zeros(1, 3, config.image_size, config.image_size)
-        mask = torch.zeros(1, 1, config.image_size, config.image_size)
-        gamma = torch.zeros(1)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        network(image, mask, image, gamma)
-    return counter.get_total_flops()
-
-
-def measured_peak_flops(device: torch.device) -> tuple[float, str]:
-    """The device's best matrix-product rate over fp32 and bf16 (the floor assumes the best arithmetic)."""
-    size = 8192 if device.type == "cuda" else 2048
-    best, best_dtype = 0.0, ""
-    for dtype in (torch.float32, torch.bfloat16):
-        a = torch.randn(size, size, device=device, dtype=dtype)
-        b = torch.randn(size, size, device=device, dtype=dtype)
-        times = []
-        for _ in range(5):
-            synchronize(device)
-            started = time.perf_counter()
-            torch.mm(a, b)
-            synchronize(device)
-            times.append(time.perf_counter() - started)
-        rate = 2 * size**3 / min(times[1:])
-        if rate > best:
-            best, best_dtype = rate, str(dtype).removeprefix("torch.")
-    return best, f"measured: {size}^3 {best_dtype} matmul"
-
-
-def machine(device: torch.device) -> dict[str, str]:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = f"{cpu_model()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return {
-        "load_average": load,  # other processes slow every configuration alike (see Bench.case)
-        "device": name,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
-    }
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
 
 
 class Bench:
@@ -370,7 +240,7 @@ class Bench:
         key = (model.name, name)
         if key not in self.samplers:
             if options is None:
-                self.samplers[key] = NaiveSampler(model, self.device).sample
+                self.samplers[key] = NaiveSampler(model.checkpoint, self.device).sample
             else:
                 pipeline = PalettePipeline.from_checkpoint(model.checkpoint, self.device, options=options)
                 self.samplers[key] = pipeline.sample

@@ -1,5 +1,6 @@
-"""Which sampler to run and how: plain values, no torch, so the API process can validate requests with the
-same enum the workers sample with."""
+"""Which sampler to run and how: plain values, no torch, so that one typed value goes from the API's form
+through the queue to the worker (and is the key that batches jobs), and the API process validates requests
+with the very rules the workers sample with."""
 
 from __future__ import annotations
 
@@ -14,24 +15,39 @@ class SamplerKind(enum.StrEnum):
 
     @property
     def default_steps(self) -> int:
+        """Steps when a request names none (per-task overrides: ``model.fullres.defaults``)."""
         return {SamplerKind.DDPM: 1000, SamplerKind.DDIM: 50, SamplerKind.DPMPP_2M: 20}[self]
+
+    @property
+    def takes_eta(self) -> bool:
+        """Whether the sampler has a stochasticity ``eta``: DDIM only (0 deterministic, 1 ancestral)."""
+        return self is SamplerKind.DDIM
+
+    @property
+    def description(self) -> str:
+        return {
+            SamplerKind.DDPM: "the paper's ancestral chain (respaced when fewer steps are asked for)",
+            SamplerKind.DDIM: "DDIM, eta 0 (deterministic) to 1 (the ancestral variance)",
+            SamplerKind.DPMPP_2M: "DPM-Solver++(2M), second order, log-SNR spacing: fewer steps",
+        }[self]
 
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """How to sample; requests with equal settings can share a batch."""
+    """How to sample; requests with equal settings can share a batch (the value is the batch key)."""
 
     kind: SamplerKind = SamplerKind.DDIM
-    steps: int = 50
-    eta: float = 0.0  # DDIM only
+    steps: int = SamplerKind.DDIM.default_steps
+    eta: float = 0.0  # samplers that take it only (SamplerKind.takes_eta)
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError("steps must be at least 1")
         if not 0.0 <= self.eta <= 1.0:
             raise ValueError("eta must be between 0 and 1")
-        if self.eta and self.kind is not SamplerKind.DDIM:
-            raise ValueError("eta applies to the ddim sampler only")
+        if self.eta and not self.kind.takes_eta:
+            takers = " and ".join(kind.value for kind in SamplerKind if kind.takes_eta)
+            raise ValueError(f"eta applies to the {takers} sampler only, not {self.kind.value}")
 
 
 def partial_steps(steps: int, start: float) -> int:

@@ -26,8 +26,8 @@ from typing import Any
 from pydantic import ValidationError
 from redis import Redis, RedisError
 
+from jobs.settings import Settings
 from model.weights import resolve_weights
-from service.settings import Settings
 
 STOP_GRACE_SECONDS = 30.0
 

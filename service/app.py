@@ -8,15 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis import Redis
 
+from jobs.metrics import ClusterCollector
+from jobs.settings import Settings
 from model.tasks import task_names
 from service.errors import install_error_handlers
 from service.jobs import JobService
 from service.metrics import HttpMetricsMiddleware, api_registry
-from service.routers import health, jobs, tasks
 from service.routers.docs import docs_router
+from service.routers.health import health_router
+from service.routers.jobs import jobs_router
 from service.routers.model import model_router
+from service.routers.tasks import tasks_router
 from service.routers.ui import ui_router
-from service.settings import Settings
 from service.uploads import UploadLimitMiddleware
 
 DESCRIPTION = """\
@@ -35,12 +38,21 @@ def connect(settings: Settings) -> Redis:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    redis = connect(settings)
+    registry, http_metrics = api_registry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        redis.close()
+        """The Redis client lives as long as the app serves: made when it starts, closed when it stops,
+        with the job service and the cluster's metrics that use it."""
+        redis = connect(settings)
+        cluster = ClusterCollector(redis, settings.queue, task_names())
+        registry.register(cluster)
+        app.state.jobs = JobService(redis, settings)
+        try:
+            yield
+        finally:
+            registry.unregister(cluster)
+            redis.close()
 
     app = FastAPI(
         title="Palette",
@@ -51,13 +63,12 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.jobs = JobService(redis, settings)
-    app.state.metrics_registry, http_metrics = api_registry(redis, settings.queue, task_names())
+    app.state.metrics_registry = registry
     install_error_handlers(app, settings)
-    app.include_router(tasks.task_router(settings))
+    app.include_router(tasks_router(settings))
     app.include_router(model_router(settings))
-    app.include_router(jobs.router)
-    app.include_router(health.router)
+    app.include_router(jobs_router())
+    app.include_router(health_router())
     app.include_router(ui_router())
     app.include_router(docs_router(app))
     app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)

@@ -10,7 +10,7 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from service.settings import Settings
+from jobs.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
-"""FastAPI dependencies: the settings, the Redis connection and the job service live on ``app.state``
-(created once per app by ``create_app``); authentication is a dependency of the /v1 routers."""
+"""FastAPI dependencies: the settings and the job service live on ``app.state`` (the settings set by
+``create_app``, the job service with its Redis client by the app's lifespan); authentication is a
+dependency of the /v1 routers."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from jobs.settings import Settings
+from jobs.store import ANONYMOUS
 from service.errors import UnauthorizedError, UnsupportedMediaTypeError
 from service.jobs import JobService
 from service.schemas import FORM_MEDIA_TYPE
-from service.settings import Settings
-from service.store import ANONYMOUS
 
 _bearer = HTTPBearer(auto_error=False, description="an API key, when PALETTE_API_KEYS is set")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="alternative to Bearer")

@@ -13,7 +13,7 @@ from redis import RedisError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from service.settings import Settings
+from jobs.settings import Settings
 
 log = logging.getLogger("palette.api")
 

@@ -22,13 +22,13 @@ from PIL import Image
 from redis import Redis
 from rq import Queue
 
+from jobs import queue as rq
+from jobs.metrics import worker_speeds
+from jobs.store import JobStore
 from model.fullres.jobs import plan_upload
 from model.tasks import Task
-from service import queue as rq
-from service.metrics import worker_speeds
 from service.model_card import read_header
 from service.schemas import Estimate
-from service.store import JobStore
 
 
 def _plural(count: int, word: str) -> str:

@@ -17,12 +17,17 @@ from PIL import Image
 from redis import Redis, RedisError
 from rq.job import Job
 
+from jobs import queue as rq
+from jobs.images import DecodedImage, UnusableImageError, decode_image
+from jobs.metrics import JOBS_CANCELED, JOBS_SUBMITTED, ClusterMetrics
+from jobs.payload import MAX_SEED, FailureCode, ImageInfo, JobPayload, JobState
+from jobs.settings import Settings
+from jobs.store import JobRecord, JobStore, idempotency_key
 from model.fullres.defaults import default_steps
 from model.fullres.jobs import output_size
 from model.sampler_settings import SamplerKind
 from model.tasks import Task, TaskInputError
 from model.weights import resolve_weights
-from service import queue as rq
 from service.errors import (
     ConflictError,
     GoneError,
@@ -32,15 +37,9 @@ from service.errors import (
     UnavailableError,
 )
 from service.estimates import Estimator, job_cost
-from service.images import DecodedImage, UnusableImageError, decode_image
-from service.metrics import JOBS_CANCELED, JOBS_SUBMITTED, ClusterMetrics
 from service.ratelimit import RateLimiter
 from service.schemas import (
-    MAX_SEED,
     Estimate,
-    ImageInfo,
-    JobPayload,
-    JobState,
     JobStatus,
     Parameters,
     Readiness,
@@ -48,8 +47,6 @@ from service.schemas import (
     SamplingForm,
     Timings,
 )
-from service.settings import Settings
-from service.store import JobRecord, JobStore, idempotency_key
 
 
 @dataclass(frozen=True)
@@ -75,15 +72,26 @@ def _elapsed(start: float | None, end: float | None) -> float | None:
     return round(end - start, 3) if start is not None and end is not None else None
 
 
-def describe_rq_failure(job: Job) -> str:
-    """A sentence for a job that failed without a worker writing why (e.g. its worker died)."""
+@dataclass(frozen=True)
+class Failure:
+    """Why a job failed: a sentence for a person and a code for a program."""
+
+    message: str
+    code: FailureCode
+
+
+def describe_rq_failure(job: Job) -> Failure:
+    """For a job that failed without a worker writing why (e.g. its worker died)."""
     trace = job.exc_info or ""
     if "AbandonedJobError" in trace or "stuck in intermediate queue" in trace:
-        return "the worker running this job stopped responding (it probably crashed) and retries ran out"
+        return Failure(
+            "the worker running this job stopped responding (it probably crashed) and retries ran out",
+            FailureCode.WORKER_LOST,
+        )
     if "Work-horse terminated" in trace or "stopped by user" in trace:
-        return "the job was stopped before it could finish"
+        return Failure("the job was stopped before it could finish", FailureCode.STOPPED)
     last_line = trace.strip().splitlines()[-1] if trace.strip() else "no reason was recorded"
-    return f"the job failed: {last_line}"
+    return Failure(f"the job failed: {last_line}", FailureCode.SAMPLING_ERROR)
 
 
 class JobService:
@@ -132,15 +140,12 @@ class JobService:
                 cast(bytes, self.redis.get(idem_key)), fingerprint
             )  # a concurrent retry won
             return Submission(replayed, created=False)
-        kind = form.sampler
-        steps = form.steps or default_steps(task.name, kind)
+        sampler = form.sampler_settings
         seed = form.seed if form.seed is not None else secrets.randbelow(MAX_SEED + 1)
         payload = JobPayload(
             task=task.name,
             options=options,
-            sampler=kind,
-            steps=steps,
-            eta=form.eta,
+            sampler=sampler,
             seeds=[seed + k for k in range(form.num_samples)],
             cost=job_cost(
                 resolve_weights(self.settings.weights),
@@ -148,7 +153,7 @@ class JobService:
                 image.image,
                 mask.image if mask else None,
                 options,
-                steps,
+                sampler.steps,
                 form.num_samples,
             ),
         )
@@ -243,26 +248,26 @@ class JobService:
             )
         raise NotFoundError(f"there is no job {job_id}")
 
-    def _read(self, job_id: str, principal: str) -> tuple[JobRecord, JobState, str | None]:
+    def _read(self, job_id: str, principal: str) -> tuple[JobRecord, JobState, Failure | None]:
         """The job's record, its state and (when it failed) why."""
         # RQ's status before the record: workers write a job's results into its record before telling RQ it
         # has finished, so read in this order a finished job always comes with its samples
         rq_job = rq.fetch(self.redis, job_id)
         record = self._record(job_id, principal)
-        error = record.error
+        written = record.error_code
+        failure = Failure(record.error, written) if record.error is not None and written is not None else None
         if rq_job is None and record.finished_at is not None:  # RQ's copy expired a moment before ours
             raise GoneError(f"job {job_id} has expired")
         if rq_job is None:  # RQ dropped it: it waited longer than its ttl without being picked up
             waited = self.settings.input_ttl_seconds
-            return (
-                record,
-                JobState.FAILED,
-                error or f"no worker picked the job up within {waited} s; it expired in the queue",
+            expired = Failure(
+                f"no worker picked the job up within {waited} s; it expired in the queue", FailureCode.EXPIRED
             )
+            return record, JobState.FAILED, failure or expired
         state = rq.public_state(rq_job.get_status(refresh=False))
-        if state is JobState.FAILED and error is None:
-            error = describe_rq_failure(rq_job)
-        return record, state, error if state is JobState.FAILED else None
+        if state is JobState.FAILED and failure is None:
+            failure = describe_rq_failure(rq_job)
+        return record, state, failure if state is JobState.FAILED else None
 
     def state(self, job_id: str, principal: str) -> JobState:
         return self._read(job_id, principal)[1]
@@ -270,7 +275,7 @@ class JobService:
     def status(
         self, job_id: str, principal: str, sample_url: Callable[[int], str], inline: bool = False
     ) -> JobStatus:
-        record, state, error = self._read(job_id, principal)
+        record, state, failure = self._read(job_id, principal)
         payload = record.payload
         samples = None
         if state is JobState.FINISHED:
@@ -300,9 +305,9 @@ class JobService:
             ),
             parameters=Parameters(
                 num_samples=payload.num_samples,
-                sampler=payload.sampler,
-                steps=payload.steps,
-                eta=payload.eta,
+                sampler=payload.sampler.kind,
+                steps=payload.sampler.steps,
+                eta=payload.sampler.eta,
                 seed=payload.seeds[0],
                 options=payload.options,
             ),
@@ -320,7 +325,8 @@ class JobService:
             ),
             batch=record.batch,
             samples=samples,
-            error=error,
+            error=failure.message if failure else None,
+            error_code=failure.code if failure else None,
             expires_at=_timestamp(self.store.expires_at(job_id, record)) if state.is_terminal else None,
         )
 
@@ -350,11 +356,11 @@ class JobService:
         return self.estimator.estimate(work, rq.jobs_ahead(self.queue, None))
 
     def sample(self, job_id: str, principal: str, index: int) -> bytes:
-        record, state, error = self._read(job_id, principal)
+        record, state, failure = self._read(job_id, principal)
         if state is JobState.CANCELED:
             raise GoneError(f"job {job_id} was canceled; it has no samples")
-        if state is JobState.FAILED:
-            raise GoneError(f"job {job_id} failed, so it has no samples: {error}")
+        if failure is not None:
+            raise GoneError(f"job {job_id} failed, so it has no samples: {failure.message}")
         if state is not JobState.FINISHED:
             raise ConflictError(f"job {job_id} is {state.value}; samples are available once it has finished")
         if not 0 <= index < record.samples:

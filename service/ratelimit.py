@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from redis import Redis
 
+from jobs.store import PREFIX
 from service.errors import TooManyRequestsError
-from service.store import PREFIX
 
 WINDOW_SECONDS = 60
 

@@ -1,88 +1,53 @@
-"""Pydantic models at the service's boundaries: the per-task request forms, the JSON answers, and the job
-payload the API hands to the workers through the queue."""
+"""Pydantic models at the API's boundary: the per-task request forms and the JSON answers. What a job
+carries through the queue to the workers is ``jobs.payload``."""
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from fastapi import UploadFile
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
+from jobs.payload import MAX_SEED, BatchInfo, FailureCode, ImageInfo, JobState
+from jobs.settings import Settings
 from model.fullres.defaults import default_steps
-from model.sampler_settings import SamplerKind
+from model.sampler_settings import SamplerKind, SamplerSettings
 from model.tasks import Task
-from service.settings import Settings
 
-MAX_SEED = 2**31 - 1
 UPLOAD_FIELDS = ("image", "mask")
 DEFAULT_SAMPLER = SamplerKind.DDIM  # of a submission (and of an estimate) that names none
 FORM_MEDIA_TYPE = "multipart/form-data"  # what every task endpoint takes
-
-
-class JobState(enum.StrEnum):
-    QUEUED = "queued"
-    STARTED = "started"
-    FINISHED = "finished"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (JobState.FINISHED, JobState.FAILED, JobState.CANCELED)
-
-
-class JobPayload(BaseModel):
-    """What a worker needs to run a job besides the uploads (stored under the job in Redis): the RQ job's
-    keyword arguments, serialised as JSON."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    task: str
-    options: dict[str, str] = Field(default_factory=dict)
-    sampler: SamplerKind
-    steps: int = Field(ge=1)
-    eta: float = Field(ge=0.0, le=1.0)
-    seeds: list[int] = Field(min_length=1)
-    # tile-steps (network evaluations of model-resolution tiles) of the whole job, from its plan at the
-    # upload's resolution (model.fullres.plan); None: not known when it was submitted (steps x samples)
-    cost: int | None = Field(default=None, ge=1)
-
-    @property
-    def work(self) -> int:
-        """The job's cost in tile-steps: its plan's, else steps x samples."""
-        return self.cost if self.cost is not None else self.steps * self.num_samples
-
-    @property
-    def num_samples(self) -> int:
-        return len(self.seeds)
-
-    @property
-    def batch_key(self) -> tuple[str, int, float]:
-        """Jobs with equal keys can share a batch: the model is multi-task, the sampler settings are not."""
-        return (self.sampler.value, self.steps, self.eta)
 
 
 # Requests
 
 
 class SamplingForm(BaseModel):
-    """Fields every task shares; each task's form adds its uploads and options (see ``task_form``)."""
+    """Fields every task shares; each task's form adds its uploads and options (see ``task_form``). The
+    sampling fields are flat, as a multipart form's are; validation turns them into the one typed value
+    the job carries to the worker, ``sampler_settings`` (its rules, eta for DDIM only, are
+    ``SamplerSettings``'s own), with the task's default steps when none are given."""
 
     model_config = ConfigDict(extra="forbid")
+    task: ClassVar[Task]  # set by task_form
 
     num_samples: int
     sampler: SamplerKind
     steps: int | None
     eta: float
     seed: int | None
+    _sampler_settings: SamplerSettings = PrivateAttr()
 
     @model_validator(mode="after")
-    def _eta_for_ddim_only(self) -> Self:
-        if self.eta and self.sampler is not SamplerKind.DDIM:
-            raise ValueError(f"eta applies to the ddim sampler only, not {self.sampler.value}")
+    def _settle_sampler(self) -> Self:
+        steps = self.steps or default_steps(self.task.name, self.sampler)
+        self._sampler_settings = SamplerSettings(kind=self.sampler, steps=steps, eta=self.eta)
         return self
+
+    @property
+    def sampler_settings(self) -> SamplerSettings:
+        return self._sampler_settings
 
     def read_uploads(self) -> dict[str, bytes]:
         """The bytes of the uploaded files (``image``, and ``mask`` for tasks that take one)."""
@@ -99,10 +64,24 @@ class SamplingForm(BaseModel):
 
 
 def _steps_description(task: Task) -> str:
-    """'default: ddpm 1000, ddim 50, dpmpp_2m 20', the task's defaults (model.fullres.defaults), which the
-    page reads from here."""
+    """'default: ddpm 1000, ddim 50, dpmpp_2m 20', the task's defaults (model.fullres.defaults), for people
+    reading the OpenAPI document; programs read them from GET /v1/samplers."""
     steps = ", ".join(f"{kind.value} {default_steps(task.name, kind)}" for kind in SamplerKind)
     return f"default: {steps}"
+
+
+def sampler_infos(tasks: list[Task]) -> list[SamplerInfo]:
+    """Every sampler with what a request that names no steps runs, per task."""
+    return [
+        SamplerInfo(
+            name=kind,
+            description=kind.description,
+            default=kind is DEFAULT_SAMPLER,
+            takes_eta=kind.takes_eta,
+            default_steps={task.name: default_steps(task.name, kind) for task in tasks},
+        )
+        for kind in SamplerKind
+    ]
 
 
 def task_form(task: Task, settings: Settings) -> type[SamplingForm]:
@@ -122,7 +101,7 @@ def task_form(task: Task, settings: Settings) -> type[SamplingForm]:
         ),
         "sampler": (
             SamplerKind,
-            Field(DEFAULT_SAMPLER, description="ddpm = the full ancestral chain; ddim; dpmpp_2m"),
+            Field(DEFAULT_SAMPLER, description="; ".join(f"{k.value}: {k.description}" for k in SamplerKind)),
         ),
         "steps": (
             int | None,
@@ -141,6 +120,7 @@ def task_form(task: Task, settings: Settings) -> type[SamplingForm]:
     model: type[SamplingForm] = create_model(
         f"{task.name.title()}Form", __base__=SamplingForm, __doc__=task.description, **fields
     )
+    model.task = task
     return model
 
 
@@ -175,10 +155,12 @@ class TaskInfo(BaseModel):
     endpoint: str
 
 
-class ImageInfo(BaseModel):
-    width: int
-    height: int
-    format: str | None = None
+class SamplerInfo(BaseModel):
+    name: SamplerKind
+    description: str
+    default: bool = Field(description="the sampler of a request that names none")
+    takes_eta: bool = Field(description="whether the eta field applies to it")
+    default_steps: dict[str, int] = Field(description="steps of a request that names none, per task")
 
 
 class Parameters(BaseModel):
@@ -218,12 +200,6 @@ class Estimate(BaseModel):
     basis: str = Field(description="what the estimate rests on, for a human")
 
 
-class BatchInfo(BaseModel):
-    id: str = Field(description="jobs sampled together share this id")
-    jobs: int
-    images: int
-
-
 class SampleLink(BaseModel):
     index: int
     seed: int
@@ -249,6 +225,9 @@ class JobStatus(BaseModel):
     batch: BatchInfo | None = None
     samples: list[SampleLink] | None = None
     error: str | None = None
+    error_code: FailureCode | None = Field(
+        None, description="why it failed; invalid_input: resubmitting it unchanged would fail again"
+    )
     expires_at: datetime | None = Field(None, description="when results and this record are deleted")
 
 

@@ -21,7 +21,8 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from service.schemas import JobPayload
+from jobs.payload import JobPayload
+from model.sampler_settings import SamplerSettings
 
 log = logging.getLogger("palette.worker")
 
@@ -69,7 +70,7 @@ class Gatherer:
         members = [first]
         if first.payload is None:
             return members
-        key = first.payload.batch_key
+        key = first.payload.sampler
         images = first.images
         seen: dict[str, JobPayload | None] = {first.job.id: first.payload}
         deadline = time.monotonic() + self.max_wait
@@ -87,8 +88,10 @@ class Gatherer:
         return members
 
     def _compatible_candidates(
-        self, key: tuple[str, int, float], seen: dict[str, JobPayload | None], room: int
+        self, key: SamplerSettings, seen: dict[str, JobPayload | None], room: int
     ) -> list[Member]:
+        """Queued jobs not looked at yet whose sampler settings are ``key``: the model is multi-task, so
+        tasks may mix, but one batch walks one sampler's steps."""
         candidates = []
         for queue in self.queues:
             ids = [cast(bytes, raw).decode() for raw in self.redis.lrange(queue.key, 0, SCAN_DEPTH - 1)]
@@ -97,7 +100,7 @@ class Gatherer:
                 if job is not None:
                     seen[job.id] = read_payload(job)
                     payload = seen[job.id]
-                    if payload is not None and payload.batch_key == key and payload.num_samples <= room:
+                    if payload is not None and payload.sampler == key and payload.num_samples <= room:
                         candidates.append(Member(job=job, queue=queue, payload=payload))
         return candidates
 

@@ -12,8 +12,8 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 from redis import Redis, RedisError
 
+from jobs.settings import Settings
 from model.checkpoint import CheckpointError
-from service.settings import Settings
 from workers.engine import SamplingEngine
 from workers.worker import BatchWorker, make_queues
 

@@ -1,40 +1,43 @@
-"""The worker's model side: decode a job's stored uploads, sample them at the upload's resolution through
-:func:`model.fullres.run.run_task` (the path ``palette sample`` and ``palette eval`` take too) and turn the
-samples into PNGs. Knows nothing about RQ.
+"""The worker's model side: decode a job's stored uploads, check them (and its sampler settings) against
+the loaded model, sample them at the upload's resolution through :func:`model.fullres.run.run_task` (the
+path ``palette sample`` and ``palette eval`` take too) and turn the samples into PNGs. Knows nothing about
+RQ.
 
-A gathered batch is sampled job by job: jobs of different sizes are never stacked into one tensor. Within
-a job, all its samples' tiles share network calls of at most ``max_batch`` tiles (lowered after running
-out of device memory), so memory follows the tile batch, not the photo."""
+The worker does no chunking of its own. A gathered batch is sampled job by job (jobs of different sizes
+are never stacked into one tensor); within a job, the model splits the work into network calls of at most
+``max_batch`` tiles (``max_tiles`` of :func:`run_task`, lowered here after running out of device memory),
+so memory follows that bound, not the photo nor the batch. ``max_batch`` also caps the images a batch
+gathers (``workers.batching``): there it groups jobs that share sampler settings, a deadline and progress
+reports, and bounds how long one batch holds its jobs."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
 
+from jobs.images import UnusableImageError, decode_image, encode_png
+from jobs.payload import ImageInfo, JobPayload
+from jobs.settings import Settings
 from model.fullres.jobs import output_size
 from model.fullres.run import job_plan, run_task
 from model.pipeline import PalettePipeline, RuntimeOptions, resolve_device
 from model.runtime.backend import Backend
-from model.sampling import SamplerSettings
+from model.runtime.progress import Progress
+from model.sampling import SamplerSettings, sampler_levels
 from model.tasks import Task, TaskInputError, get_task
 from model.weights import resolve_weights
-from service.images import UnusableImageError, decode_image, encode_png
-from service.schemas import ImageInfo, JobPayload
-from service.settings import Settings
 
 log = logging.getLogger("palette.worker")
 
-Progress = Callable[[float], None]  # fraction of the batch done
-
 
 class JobInputError(ValueError):
-    """A job cannot run with the inputs it has (expired, undecodable, unsupported task); the message is
-    meant for the user, and retrying would not help."""
+    """A job cannot run with the inputs it has (expired, undecodable, unsupported task, a step count the
+    model cannot walk); the message is meant for the user, and retrying would not help."""
 
 
 class DeviceMemoryError(RuntimeError):
@@ -49,6 +52,7 @@ class PreparedJob:
     image: Image.Image
     mask: Image.Image | None
     options: dict[str, str]
+    sampler: SamplerSettings
     seeds: list[int]
     cost: int
 
@@ -59,15 +63,9 @@ class Output:
     size: ImageInfo
 
 
-def sampler_settings(payload: JobPayload) -> SamplerSettings:
-    try:
-        return SamplerSettings(kind=payload.sampler, steps=payload.steps, eta=payload.eta)
-    except ValueError as error:
-        raise JobInputError(str(error)) from None
-
-
 class SamplingEngine:
-    """``max_batch``: the most images sampled together, the configured limit or less if memory is short."""
+    """``max_batch``: the most tiles per network call, and images per gathered batch; the configured limit,
+    or less if memory is short."""
 
     def __init__(self, pipeline: PalettePipeline, settings: Settings, max_batch: int) -> None:
         self.pipeline = pipeline
@@ -96,8 +94,10 @@ class SamplingEngine:
         return cls(pipeline, settings, max_batch), time.perf_counter() - started
 
     def prepare(self, payload: JobPayload, inputs: dict[str, bytes] | None) -> PreparedJob:
+        """The job ready to sample; raises ``JobInputError`` for anything that would fail again on a retry."""
         if payload.task not in self.pipeline.config.tasks:
             raise JobInputError(f"the loaded model was not trained for the {payload.task} task")
+        self._check_steps(payload.sampler)
         if inputs is None:
             raise JobInputError(
                 f"the job's uploads have expired (they are kept {self.settings.input_ttl_seconds} s); "
@@ -120,12 +120,25 @@ class SamplingEngine:
                 image,
                 mask,
                 payload.options,
-                sampler_settings(payload),
+                payload.sampler,
                 len(payload.seeds),
             )
         except (UnusableImageError, TaskInputError) as error:
             raise JobInputError(str(error)) from None
-        return PreparedJob(task, image, mask, dict(payload.options), payload.seeds, plan.cost)
+        return PreparedJob(
+            task, image, mask, dict(payload.options), payload.sampler, payload.seeds, plan.cost
+        )
+
+    def _check_steps(self, settings: SamplerSettings) -> None:
+        """The API accepts up to ``max_steps`` steps without knowing the model; the loaded model's sampling
+        schedule decides what its samplers can walk (:func:`sampler_levels` raises on the others), and
+        such a job would fail the same way on every retry."""
+        try:
+            sampler_levels(settings, self.pipeline.config.diffusion)
+        except ValueError as error:
+            raise JobInputError(
+                f"the served model cannot sample {settings.steps} steps with {settings.kind.value}: {error}"
+            ) from None
 
     def _decode(self, inputs: dict[str, bytes], field: str) -> Image.Image:
         return decode_image(
@@ -135,28 +148,26 @@ class SamplingEngine:
             max_side=self.settings.max_image_side,
         ).image
 
-    def sample(
-        self, jobs: Sequence[PreparedJob], settings: SamplerSettings, progress: Progress
-    ) -> list[list[Image.Image]]:
+    def sample(self, jobs: Sequence[PreparedJob], progress: Progress) -> list[list[Image.Image]]:
         """Every job's samples at the upload's resolution, job by job (:func:`run_task`), with at most
-        ``max_batch`` tiles per network call; ``progress`` is the fraction of the batch's tile-steps done.
+        ``max_batch`` tiles per network call; ``progress(done, total)`` counts the batch's tile-steps.
         Sample k of a job depends only on its inputs and its seed k, so a job can be run again with fewer
         tiles per call without changing any result: a job that runs out of device memory is run again with
         half as many (recursively), and ``max_batch`` stays lowered for what follows; running out with a
         single tile per call raises ``DeviceMemoryError``."""
-        total = sum(job.cost for job in jobs) or 1
+        total = sum(job.cost for job in jobs)
         results: list[list[Image.Image]] = []
         for job in jobs:
             before = sum(j.cost for j in jobs[: len(results)])
 
             def report(done: int, cost: int, before: int = before) -> None:
-                progress((before + done) / total)
+                progress(before + done, total)
 
             while True:
                 tiles = self.max_batch
                 try:
                     images = run_task(
-                        self.pipeline, job.task, job.image, job.mask, job.options, settings, job.seeds,
+                        self.pipeline, job.task, job.image, job.mask, job.options, job.sampler, job.seeds,
                         report, max_tiles=tiles,
                     )  # fmt: skip
                 except torch.cuda.OutOfMemoryError as error:  # torch.OutOfMemoryError, whatever the device

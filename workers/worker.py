@@ -34,8 +34,7 @@ from rq.timeouts import JobTimeoutException
 from rq.worker import WorkerStatus
 from rq.worker_registration import register
 
-from model.sampling import SamplerSettings
-from service.metrics import (
+from jobs.metrics import (
     BATCH_SIZE,
     DENOISING_STEPS,
     END_TO_END,
@@ -46,9 +45,9 @@ from service.metrics import (
     SAMPLING_TIME,
     ClusterMetrics,
 )
-from service.schemas import BatchInfo
-from service.settings import Settings
-from service.store import JobStore
+from jobs.payload import BatchInfo, FailureCode
+from jobs.settings import Settings
+from jobs.store import JobStore
 from workers.batching import Gatherer, Member, read_payload
 from workers.engine import (
     DeviceMemoryError,
@@ -56,7 +55,6 @@ from workers.engine import (
     Output,
     PreparedJob,
     SamplingEngine,
-    sampler_settings,
 )
 
 log = logging.getLogger("palette.worker")
@@ -83,10 +81,9 @@ class Running:
     member: Member
     execution: Execution
     prepared: PreparedJob | None = None
-    sampler: SamplerSettings | None = None
     output: Output | None = None
     sampling_seconds: float = 0.0
-    failure: tuple[str, ExcInfo, bool] | None = None  # message for the user, exception, may RQ retry it
+    failure: tuple[str, ExcInfo, FailureCode] | None = None  # message for the user, exception, why
     canceled: bool = False
     requeue: bool = False
 
@@ -98,8 +95,8 @@ class Running:
     def pending(self) -> bool:
         return self.failure is None and not self.canceled and not self.requeue and self.output is None
 
-    def fail(self, message: str, exc_info: ExcInfo, retry: bool) -> None:
-        self.failure = (message, exc_info, retry)
+    def fail(self, message: str, exc_info: ExcInfo, code: FailureCode) -> None:
+        self.failure = (message, exc_info, code)
 
 
 def _exc_info() -> ExcInfo:
@@ -237,8 +234,6 @@ class BatchWorker(SimpleWorker):
         ready = [item for item in running if item.pending]
         if not ready:
             return
-        settings = ready[0].sampler
-        assert settings is not None
         timeouts = [int(item.job.timeout) for item in ready if item.job.timeout and item.job.timeout > 0]
         deadline = min(timeouts) if timeouts else None
         monitor = _ProgressMonitor(self, ready)
@@ -246,13 +241,13 @@ class BatchWorker(SimpleWorker):
         try:
             with self._death_penalty(deadline, ready[0].job.id):
                 prepared = [item.prepared for item in ready if item.prepared is not None]
-                samples = self.engine.sample(prepared, settings, monitor)
+                samples = self.engine.sample(prepared, monitor)
                 outputs = [self.engine.finalize(job, out) for job, out in zip(prepared, samples, strict=True)]
         except JobTimeoutException:
             for item in ready:
                 if item.job.timeout == deadline:
                     message = f"the job ran out of time (its timeout is {deadline} s)"
-                    item.fail(message, _exc_info(), retry=False)
+                    item.fail(message, _exc_info(), FailureCode.TIMEOUT)
                 elif item.pending:
                     item.requeue = True  # cut short by another job's deadline, not its own
             return
@@ -261,37 +256,37 @@ class BatchWorker(SimpleWorker):
         except DeviceMemoryError as error:  # another worker (a bigger device) may manage: RQ may retry it
             for item in ready:
                 if item.pending:
-                    item.fail(str(error), _exc_info(), retry=True)
+                    item.fail(str(error), _exc_info(), FailureCode.OUT_OF_MEMORY)
             return
         except Exception:  # any sampling error fails the batch's jobs, recorded with its traceback
             log.exception("sampling failed for batch of %s", [item.job.id for item in ready])
             for item in ready:
                 if item.pending:
-                    item.fail("sampling failed on the worker; see the worker's log", _exc_info(), retry=True)
+                    message = "sampling failed on the worker; see the worker's log"
+                    item.fail(message, _exc_info(), FailureCode.SAMPLING_ERROR)
             return
         seconds = time.perf_counter() - started
         for item, output in zip(ready, outputs, strict=True):
             item.sampling_seconds = seconds
             if item.pending:
                 item.output = output
-        self._record_batch(ready, settings.steps, seconds)
+        self._record_batch(ready, seconds)
 
     def _prepare(self, item: Running) -> None:
         payload = item.member.payload
         try:
             if payload is None:
                 raise JobInputError("the job's payload is not a Palette job description")
-            item.sampler = sampler_settings(payload)
             item.prepared = self.engine.prepare(payload, self.store.inputs(item.job.id))
         except JobInputError as error:
-            item.fail(str(error), _exc_info(), retry=False)
+            item.fail(str(error), _exc_info(), FailureCode.INVALID_INPUT)
 
     def _death_penalty(self, seconds: int | None, job_id: str) -> AbstractContextManager[Any]:
         if seconds is None:
             return nullcontext()
         return self.death_penalty_class(seconds, JobTimeoutException, job_id=job_id)
 
-    def _record_batch(self, items: list[Running], steps: int, seconds: float) -> None:
+    def _record_batch(self, items: list[Running], seconds: float) -> None:
         """Metrics of a finished batch; its speed in tile-steps per second (each a network evaluation of one
         tile of the model's resolution: steps x images for jobs at that resolution), what estimates use."""
         images = sum(len(item.prepared.seeds) for item in items if item.prepared)
@@ -346,34 +341,36 @@ class BatchWorker(SimpleWorker):
             pipe.execute()
         self._finalize_success(job, item.member.queue, item.execution, {"samples": len(output.pngs)})
 
-    def _fail(self, item: Running, message: str, exc_info: ExcInfo, retry: bool) -> None:
+    def _fail(self, item: Running, message: str, exc_info: ExcInfo, code: FailureCode) -> None:
         job = item.job
-        if not retry:
+        if not code.retried:
             job.retries_left = 0  # deterministic failures (bad input, timeout): a retry would fail again
         task = item.member.payload.task if item.member.payload else "unknown"
         with self.connection.pipeline() as pipe:
             if job.should_retry:
                 self.store.requeued(pipe, job.id)
             else:
-                self.store.save_error(pipe, job.id, message)
+                self.store.save_error(pipe, job.id, message, code)
                 self.metrics.inc(pipe, JOBS_FAILED, task=task)
             pipe.execute()
         self._finalize_failure(job, item.member.queue, item.execution, exc_info)
 
 
 class _ProgressMonitor:
-    """The sampler's progress callback: writes progress to the jobs' records and notices cancellations, at
-    most every PROGRESS_INTERVAL seconds. Runs on the sampling thread, so it can stop the batch."""
+    """The sampler's progress callback (``model.runtime.progress.Progress``: the batch's tile-steps done and
+    in all): writes the fraction done to the jobs' records and notices cancellations, at most every
+    PROGRESS_INTERVAL seconds. Runs on the sampling thread, so it can stop the batch."""
 
     def __init__(self, worker: BatchWorker, items: list[Running]) -> None:
         self.worker = worker
         self.items = items
         self.last = 0.0
 
-    def __call__(self, fraction: float) -> None:
+    def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - self.last < PROGRESS_INTERVAL and fraction < 1.0:
+        if now - self.last < PROGRESS_INTERVAL and done < total:
             return
+        fraction = done / total
         self.last = now
         live = [item for item in self.items if not item.canceled]
         with self.worker.connection.pipeline(transaction=False) as pipe:

@@ -31,11 +31,10 @@ from model.fullres.jobs import model_tiling, plan_upload, upload_geometry
 from model.fullres.plan import Geometry, JobPlan, coarse_size, plan_job, refine_box, refine_margin
 from model.fullres.sampler import FullResSampler
 from model.pipeline import PalettePipeline
+from model.runtime.progress import Progress  # called with (tile-steps done, tile-steps in all)
 from model.sampling import SamplerSettings
 from model.tasks import Task
 from model.tasks.base import fill_unknown, resize_rgb, to_rgb_array
-
-Progress = Callable[[int, int], None]  # (tile-steps done, tile-steps in all)
 
 
 class _Counter:

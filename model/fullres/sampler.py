@@ -25,10 +25,8 @@ from model.fullres.tiling import Network, TileCounter, TiledNetwork
 from model.imaging import images_to_tensor, masks_to_tensor, tensor_to_images
 from model.pipeline import Conditioning, PalettePipeline, network_source
 from model.runtime.backend import Backend
-from model.runtime.fused_step import fused_step
 from model.runtime.precision import Precision
-from model.runtime.static_step import StaticStep
-from model.runtime.step_table import step_table
+from model.runtime.step import StaticStep, fused_step, step_table
 from model.sampling import PerExampleNoise, SamplerSettings, sample_network, sampler_levels
 
 

@@ -8,7 +8,7 @@ sin^2 across each overlap (neighbours' ramps sum to one) and are flat elsewhere,
 weight.
 
 Why outputs: every sampler's y_0 estimate is linear in the output at a pixel, d = k_y y_t + k_o output
-(:mod:`model.runtime.step_table`; EDM's preconditioning adds the same c_skip y_t to every tile), so
+(:mod:`model.runtime.step`; EDM's preconditioning adds the same c_skip y_t to every tile), so
 blending outputs is blending the estimates: at every step all tiles agree on one estimate per pixel, the
 update and the noise are per pixel, and there is no boundary left in the state for a seam to form at.
 
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from model.fullres.plan import Tiling
-from model.runtime.channels_last import laid_out
+from model.runtime.step import laid_out
 
 Network = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 TileCounter = Callable[[int], None]  # called with the number of tiles each network call evaluated

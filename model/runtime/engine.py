@@ -1,8 +1,16 @@
 """The optimized sampling loop: the step table uploaded once, one static step per batch-size bucket
 (compiled and captured as a CUDA graph where the options say so), and nothing in the loop that makes the
-host wait for the device."""
+host wait for the device.
+
+A compiled step and a captured CUDA graph are specialised to one batch size, so a batch of any size runs
+at the smallest bucket that holds it, padded with rows that are computed and thrown away. Every operation
+of the network and of the update is per example (GroupNorm, attention and convolutions never mix rows),
+so what the padding rows hold cannot change the real rows.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -11,11 +19,6 @@ from model.config import ModelConfig
 from model.diffusion.target import to_image
 from model.nn import PaletteUNet
 from model.runtime.backend import Backend, load_network
-from model.runtime.buckets import plan_chunks
-from model.runtime.channels_last import to_channels_last
-from model.runtime.compile import compile_step
-from model.runtime.cuda_graph import GraphPool, new_pool
-from model.runtime.fused_step import StepFunction, fused_step
 from model.runtime.memory import (
     available_bytes,
     fitting_batch,
@@ -25,9 +28,42 @@ from model.runtime.memory import (
 from model.runtime.options import RuntimeOptions
 from model.runtime.precision import Precision
 from model.runtime.progress import Progress, StepClock
-from model.runtime.static_step import StaticStep
-from model.runtime.step_table import ROW_WIDTH, step_table
+from model.runtime.step import (
+    ROW_WIDTH,
+    GraphPool,
+    StaticStep,
+    StepFunction,
+    compile_step,
+    fused_step,
+    new_graph_pool,
+    step_table,
+    to_channels_last,
+)
 from model.sampling import PerExampleNoise, SamplerSettings
+
+
+@dataclass(frozen=True)
+class Chunk:
+    start: int
+    stop: int
+    bucket: int  # the batch size it runs at (>= stop - start)
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def plan_chunks(count: int, buckets: tuple[int, ...], max_batch: int) -> list[Chunk]:
+    """Split ``count`` examples into chunks of at most ``max_batch``; each runs at the smallest bucket that
+    holds it, or at its own size when there are no buckets."""
+    if count < 1:
+        raise ValueError("nothing to sample")
+    chunks = []
+    for start in range(0, count, max_batch):
+        size = min(max_batch, count - start)
+        bucket = min((b for b in buckets if b >= size), default=size) if buckets else size
+        chunks.append(Chunk(start, start + size, bucket))
+    return chunks
 
 
 class FastSampler:
@@ -64,9 +100,8 @@ class FastSampler:
         )
         self._step: StepFunction = self._eager_step
         if options.compile is not None:
-            variants = len(options.buckets) or options.max_batch
-            self._step = compile_step(self._eager_step, options.compile, variants)
-        self._graph_pool: GraphPool | None = new_pool() if options.cuda_graphs else None
+            self._step = compile_step(self._eager_step, options.compile)
+        self._graph_pool: GraphPool | None = new_graph_pool() if options.cuda_graphs else None
         self._static: dict[int, StaticStep] = {}
 
     def _static_step(self, bucket: int) -> StaticStep:

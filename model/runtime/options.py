@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import torch
 
 from model.runtime.backend import Backend
-from model.runtime.buckets import powers_of_two
-from model.runtime.compile import CompileMode
-from model.runtime.precision import Precision
+from model.runtime.precision import Precision, check_precision, default_precision
 
 CUDA_MAX_BATCH = 128  # 8 power-of-two buckets: 8 compilations and graphs at most
 CPU_MAX_BATCH = 8  # throughput on a few cores stops growing well before this; latency does not
+
+
+class CompileMode(enum.StrEnum):
+    DEFAULT = "default"
+    # Autotunes matmul/convolution kernels: slower to compile, sometimes faster to run. CUDA graphs are
+    # ours (model.runtime.step), so Inductor's own are off in both modes.
+    MAX_AUTOTUNE = "max-autotune-no-cudagraphs"
+
+
+def powers_of_two(largest: int) -> tuple[int, ...]:
+    """1, 2, 4, ... up to ``largest``: batch-size buckets with at most 2x wasted work on a partial batch,
+    and few sizes to compile."""
+    sizes = [1]
+    while sizes[-1] * 2 <= largest:
+        sizes.append(sizes[-1] * 2)
+    return tuple(sizes)
 
 
 @dataclass(frozen=True)
 class RuntimeOptions:
     """Every option changes speed, never results beyond the precision's rounding (tests/model/test_fast_path).
 
-    ``buckets`` are the batch sizes a batch is padded to (empty: every batch runs at its own size);
+    ``buckets`` are the batch sizes a batch is padded to (empty: every batch runs at its own size): a
+    compiled step and a captured CUDA graph are specialised to one batch size (:mod:`model.runtime.engine`);
     ``max_batch`` is the largest batch one network call takes; larger requests run in chunks.
     ``backend`` runs the network on the CPU through ONNX Runtime or OpenVINO (:mod:`model.runtime.backend`)
     with ``threads`` threads (None: ``torch.get_num_threads()``; with PyTorch, None leaves torch's setting).
@@ -73,7 +89,7 @@ class RuntimeOptions:
             if backend not in (None, Backend.TORCH):
                 raise ValueError(f"the {backend} backend runs on the CPU; {device} runs PyTorch")
             return cls(
-                precision=precision or Precision.BF16,
+                precision=precision or default_precision(device),
                 channels_last=True,
                 compile=CompileMode.DEFAULT,
                 cuda_graphs=True,
@@ -82,7 +98,7 @@ class RuntimeOptions:
                 backend=backend or Backend.TORCH,
                 threads=threads,
             )
-        precision = precision or Precision.FP32
+        precision = precision or default_precision(device)
         if backend is None:
             backend = Backend.ONNXRUNTIME if precision is Precision.FP32 else Backend.OPENVINO
         return cls(precision=precision, channels_last=True, backend=backend, threads=threads)
@@ -90,7 +106,6 @@ class RuntimeOptions:
     def check_device(self, device: torch.device) -> None:
         if self.cuda_graphs and device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
-        if self.precision is Precision.FP16 and device.type != "cuda":
-            raise ValueError("fp16 autocast is for CUDA; use fp32 or bf16 on the CPU")
+        check_precision(self.precision, device)
         if self.backend is not Backend.TORCH and device.type != "cpu":
             raise ValueError(f"the {self.backend} backend runs on the CPU; {device} runs PyTorch")

@@ -1,4 +1,6 @@
-"""Samplers: pure functions over one denoiser interface, and a registry the service's options map onto."""
+"""Samplers: each one's per-step coefficients (float64, beside its equations), the one loop that walks
+them over a denoiser, and the registry the service's options map onto. The fast path
+(:mod:`model.runtime`) tabulates the same coefficients; this loop is the reference it is held to."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from model.config import DiffusionConfig
 from model.diffusion.schedule import Spacing, gammas, sampling_gammas
 from model.diffusion.target import known_values, to_diffused, to_image
 from model.sampler_settings import SamplerKind, SamplerSettings, partial_steps
-from model.sampling.ancestral import sample_ancestral
-from model.sampling.ddim import sample_ddim
+from model.sampling.ancestral import ancestral_coefficients
+from model.sampling.ddim import ddim_coefficients
 from model.sampling.denoiser import (
     Callback,
     ConditionalNetwork,
@@ -20,10 +22,14 @@ from model.sampling.denoiser import (
     KnownPixels,
     NoiseSampler,
     PerExampleNoise,
+    StepCoefficients,
     StepInfo,
+    estimate_y0,
+    linear_update,
     network_denoiser,
+    run_steps,
 )
-from model.sampling.dpm_solver import sample_dpmpp_2m
+from model.sampling.dpm_solver import dpmpp_2m_coefficients
 
 
 def sampler_levels(settings: SamplerSettings, diffusion: DiffusionConfig, start: float = 1.0) -> Tensor:
@@ -36,6 +42,15 @@ def sampler_levels(settings: SamplerSettings, diffusion: DiffusionConfig, start:
     noisiest_trained = gammas(diffusion.train_schedule)[-1].item()
     levels = sampling_gammas(diffusion.sample_schedule, settings.steps, spacing, noisiest=noisiest_trained)
     return levels[-(partial_steps(settings.steps, start) + 1) :]
+
+
+def sampler_coefficients(settings: SamplerSettings, levels: Tensor) -> StepCoefficients:
+    """The per-step coefficients of the sampler ``settings`` names over ``levels`` ((S+1,) or (B, S+1))."""
+    if settings.kind is SamplerKind.DDPM:
+        return ancestral_coefficients(levels)
+    if settings.kind is SamplerKind.DDIM:
+        return ddim_coefficients(levels, settings.eta)
+    return dpmpp_2m_coefficients(levels)
 
 
 def start_state(init: Tensor | None, noise: Tensor, gamma: Tensor | float) -> Tensor:
@@ -53,7 +68,7 @@ def run_sampler(
     y: Tensor,
     diffusion: DiffusionConfig,
     *,
-    noise: NoiseSampler,
+    noise: NoiseSampler | None = None,
     extra_args: dict[str, Any] | None = None,
     known: KnownPixels | None = None,
     callback: Callback | None = None,
@@ -61,12 +76,10 @@ def run_sampler(
 ) -> Tensor:
     """Run the sampler ``settings`` names, from ``y``, over :func:`sampler_levels` (from ``start``)."""
     levels = sampler_levels(settings, diffusion, start)
-    common: dict[str, Any] = {"extra_args": extra_args, "known": known, "callback": callback}
-    if settings.kind is SamplerKind.DDPM:
-        return sample_ancestral(denoiser, y, levels, noise=noise, **common)
-    if settings.kind is SamplerKind.DDIM:
-        return sample_ddim(denoiser, y, levels, eta=settings.eta, noise=noise, **common)
-    return sample_dpmpp_2m(denoiser, y, levels, **common)
+    coefficients = sampler_coefficients(settings, levels)
+    return run_steps(
+        denoiser, y, levels, coefficients, noise=noise, extra_args=extra_args, known=known, callback=callback
+    )
 
 
 def sample_network(
@@ -102,19 +115,25 @@ def sample_network(
 
 __all__ = [
     "Callback",
+    "ConditionalNetwork",
     "Denoiser",
     "KnownPixels",
     "NoiseSampler",
     "PerExampleNoise",
     "SamplerKind",
     "SamplerSettings",
+    "StepCoefficients",
     "StepInfo",
+    "ancestral_coefficients",
+    "ddim_coefficients",
+    "dpmpp_2m_coefficients",
+    "estimate_y0",
+    "linear_update",
     "network_denoiser",
     "run_sampler",
-    "sample_ancestral",
-    "sample_ddim",
-    "sample_dpmpp_2m",
+    "run_steps",
     "sample_network",
+    "sampler_coefficients",
     "sampler_levels",
     "start_state",
 ]

@@ -6,36 +6,18 @@ non-adjacent levels, with alpha = gamma_t / gamma_prev; with all of them it is e
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from model.diffusion.process import posterior
-from model.sampling.denoiser import Callback, Denoiser, KnownPixels, NoiseSampler, keep_known, per_example
+from model.sampling.denoiser import StepCoefficients
 
 
-@torch.no_grad()
-def sample_ancestral(
-    denoiser: Denoiser,
-    y: Tensor,
-    gammas: Tensor,
-    *,
-    noise: NoiseSampler,
-    extra_args: dict[str, Any] | None = None,
-    known: KnownPixels | None = None,
-    callback: Callback | None = None,
-) -> Tensor:
-    """Walk ``gammas`` ((S+1,) or (B, S+1), noisiest first, ending at 1) from the noise ``y``."""
-    extra_args = extra_args or {}
-    levels = per_example(gammas, y.shape[0], y.device)
-    total = levels.shape[1] - 1
-    y = keep_known(y, known)
-    for i in range(total):
-        gamma_t, gamma_prev = levels[:, i], levels[:, i + 1]
-        denoised = denoiser(y, gamma_t, **extra_args)
-        mean, variance = posterior(denoised, y, gamma_t, gamma_prev)
-        y = keep_known(mean + variance.sqrt() * noise(y) if i < total - 1 else mean, known)
-        if callback is not None:
-            callback({"step": i + 1, "total": total, "y": y, "denoised": denoised})
-    return y
+def ancestral_coefficients(gammas: Tensor) -> StepCoefficients:
+    """Each step draws y_next from the posterior q(y_next | y_0 = d, y_t) between its two levels
+    (:func:`model.diffusion.process.posterior`): mean coefficients, and the standard deviation as the noise
+    scale; the last step returns the posterior mean itself. ``gammas``: (S+1,) or (B, S+1), float64."""
+    step = posterior(gammas[..., :-1], gammas[..., 1:])
+    s = step.variance.sqrt()
+    s[..., -1] = 0.0
+    return StepCoefficients(c_y=step.mean_yt, c_d=step.mean_y0, c_p=torch.zeros_like(s), s=s)

@@ -3,52 +3,19 @@ ancestral sampler's variance."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from model.diffusion.process import eps_from_y0, expand
-from model.sampling.denoiser import (
-    Callback,
-    Denoiser,
-    KnownPixels,
-    NoiseSampler,
-    keep_known,
-    per_example,
-)
+from model.sampling.denoiser import StepCoefficients
 
 
-@torch.no_grad()
-def sample_ddim(
-    denoiser: Denoiser,
-    y: Tensor,
-    gammas: Tensor,
-    *,
-    eta: float = 0.0,
-    noise: NoiseSampler | None = None,
-    extra_args: dict[str, Any] | None = None,
-    known: KnownPixels | None = None,
-    callback: Callback | None = None,
-) -> Tensor:
-    """y_prev = sqrt(g_prev) y0 + sqrt(1 - g_prev - s^2) eps + s z,
-    s = eta sqrt((1 - g_prev) / (1 - g) (1 - g / g_prev))."""
-    if eta > 0 and noise is None:
-        raise ValueError("DDIM with eta > 0 needs a noise sampler")
-    extra_args = extra_args or {}
-    levels = per_example(gammas, y.shape[0], y.device)
-    total = levels.shape[1] - 1
-    y = keep_known(y, known)
-    for i in range(total):
-        gamma, gamma_prev = levels[:, i], levels[:, i + 1]
-        denoised = denoiser(y, gamma, **extra_args)
-        eps = eps_from_y0(y, gamma, denoised)
-        sigma = eta * ((1.0 - gamma_prev) / (1.0 - gamma) * (1.0 - gamma / gamma_prev)).clamp(min=0).sqrt()
-        direction = (1.0 - gamma_prev - sigma**2).clamp(min=0).sqrt()
-        y_next = expand(gamma_prev.sqrt(), y) * denoised + expand(direction, y) * eps
-        if eta > 0 and noise is not None:
-            y_next = y_next + expand(sigma, y) * noise(y)
-        y = keep_known(y_next, known)
-        if callback is not None:
-            callback({"step": i + 1, "total": total, "y": y, "denoised": denoised})
-    return y
+def ddim_coefficients(gammas: Tensor, eta: float = 0.0) -> StepCoefficients:
+    """Each step from g to g' is
+        y' = sqrt(g') d + sqrt(1 - g' - s^2) eps + s z,   s = eta sqrt((1 - g') / (1 - g) (1 - g / g')),
+    with eps = (y - sqrt(g) d) / sqrt(1 - g) the noise the estimate d implies, i.e. c_y = sqrt(1 - g' -
+    s^2) / sqrt(1 - g) and c_d = sqrt(g') - c_y sqrt(g). ``gammas``: (S+1,) or (B, S+1), float64."""
+    g, g_next = gammas[..., :-1].double(), gammas[..., 1:].double()
+    s = eta * ((1.0 - g_next) / (1.0 - g) * (1.0 - g / g_next)).clamp(min=0).sqrt()
+    direction = (1.0 - g_next - s**2).clamp(min=0).sqrt()
+    c_y = direction / (1.0 - g).sqrt()
+    return StepCoefficients(c_y=c_y, c_d=g_next.sqrt() - c_y * g.sqrt(), c_p=torch.zeros_like(g), s=s)

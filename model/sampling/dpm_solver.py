@@ -5,54 +5,32 @@ With alpha = sqrt(gamma), sigma = sqrt(1 - gamma) and lambda = log(alpha / sigma
 lambda' = lambda + h is
     y' = (sigma'/sigma) y - alpha' (e^{-h} - 1) D,
 where D is the y_0 prediction, extrapolated with the previous step's as
-    D = (1 + 1/(2r)) D_now - 1/(2r) D_prev,  r = h_prev / h.
+    D = (1 + 1/(2r)) d - 1/(2r) d_prev,  r = h_prev / h.
 The first step and the last (to the clean image, where lambda' is infinite) are first order.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from model.diffusion.process import expand
 from model.diffusion.schedule import half_log_snr
-from model.sampling.denoiser import Callback, Denoiser, KnownPixels, keep_known, per_example
+from model.sampling.denoiser import StepCoefficients
 
 
-@torch.no_grad()
-def sample_dpmpp_2m(
-    denoiser: Denoiser,
-    y: Tensor,
-    gammas: Tensor,
-    *,
-    extra_args: dict[str, Any] | None = None,
-    known: KnownPixels | None = None,
-    callback: Callback | None = None,
-) -> Tensor:
-    """Walk ``gammas`` ((S+1,) or (B, S+1), noisiest first, ending at 1) from the noise ``y``."""
-    extra_args = extra_args or {}
-    levels = per_example(gammas, y.shape[0], y.device)
-    total = levels.shape[1] - 1
-    y = keep_known(y, known)
-    previous: tuple[Tensor, Tensor] | None = None  # (D_prev, h_prev)
-    for i in range(total):
-        gamma, gamma_next = levels[:, i], levels[:, i + 1]
-        denoised = denoiser(y, gamma, **extra_args)
-        if i == total - 1:
-            y = denoised  # lambda' = inf: the solution is the data prediction itself
-        else:
-            h = half_log_snr(gamma_next) - half_log_snr(gamma)
-            d = denoised
-            if previous is not None:
-                d_prev, h_prev = previous
-                r = expand(h_prev / h, y)
-                d = (1.0 + 1.0 / (2.0 * r)) * denoised - (1.0 / (2.0 * r)) * d_prev
-            sigma_ratio = ((1.0 - gamma_next) / (1.0 - gamma)).sqrt()
-            y = expand(sigma_ratio, y) * y - expand(gamma_next.sqrt() * torch.expm1(-h), y) * d
-            previous = (denoised, h)
-        y = keep_known(y, known)
-        if callback is not None:
-            callback({"step": i + 1, "total": total, "y": y, "denoised": denoised})
-    return y
+def dpmpp_2m_coefficients(gammas: Tensor) -> StepCoefficients:
+    """c_y = sigma'/sigma, c_d = -alpha' expm1(-h) (1 + 1/(2r)), c_p = alpha' expm1(-h) / (2r), with
+    1/(2r) = 0 on the first step; the last step returns d itself (c_d = 1). ``gammas``: (S+1,) or
+    (B, S+1), float64."""
+    g_all, g_next_all = gammas[..., :-1].double(), gammas[..., 1:].double()
+    zeros = torch.zeros_like(g_all)
+    c_y, c_d, c_p = zeros.clone(), torch.ones_like(g_all), zeros.clone()
+    g, g_next = g_all[..., :-1], g_next_all[..., :-1]  # every step but the last
+    h = half_log_snr(g_next) - half_log_snr(g)
+    base = -g_next.sqrt() * torch.expm1(-h)
+    half_inverse_r = torch.zeros_like(h)
+    half_inverse_r[..., 1:] = h[..., 1:] / (2.0 * h[..., :-1])
+    c_y[..., :-1] = ((1.0 - g_next) / (1.0 - g)).sqrt()
+    c_d[..., :-1] = base * (1.0 + half_inverse_r)
+    c_p[..., :-1] = -base * half_inverse_r
+    return StepCoefficients(c_y=c_y, c_d=c_d, c_p=c_p, s=zeros)

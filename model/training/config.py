@@ -16,7 +16,7 @@ from typing import Any
 
 from model.config import ModelConfig, from_dict
 from model.data.dataset import task_probabilities
-from model.pipeline import Precision
+from model.runtime.precision import Precision
 from model.tasks import get_task
 
 

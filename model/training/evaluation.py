@@ -26,11 +26,11 @@ from model.data.dataset import Example
 from model.diffusion.objective import TrainingObjective
 from model.imaging import tensor_to_images
 from model.nn import PaletteUNet
-from model.pipeline import Conditioning, PalettePipeline, Precision
+from model.pipeline import Conditioning, PalettePipeline
+from model.runtime.precision import Precision, autocast
 from model.sampling import SamplerKind, SamplerSettings
 from model.training.config import TrainConfig
 from model.training.data import EVAL_STREAM, evaluation_examples
-from model.training.precision import autocast
 from model.training.rng import derive_seed
 
 GRID_GAP = 2  # pixels of white between the tiles of the sample grid

@@ -28,6 +28,7 @@ from model.checkpoint import CheckpointError, describe_misfit, read_checkpoint, 
 from model.data.dataset import Example, list_images
 from model.diffusion.objective import TrainingObjective
 from model.nn import PaletteUNet, create_network
+from model.runtime.precision import autocast, grad_scaler, resolve_precision
 from model.training.config import TrainConfig
 from model.training.data import StreamBatches, training_dataset, training_loader
 from model.training.distributed import Distributed, distributed
@@ -35,7 +36,6 @@ from model.training.ema import ema_decay, update_ema
 from model.training.evaluation import Evaluator
 from model.training.metrics import MetricsLog
 from model.training.optim import build_optimizer, learning_rate
-from model.training.precision import autocast, grad_scaler, resolve_precision
 from model.training.rng import capture_rng, derive_seed, restore_rng, seed_everything
 from model.training.state import (
     Progress,

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends
 
+from jobs.settings import Settings
 from model.weights import resolve_weights
 from service.dependencies import authenticate
 from service.model_card import describe_weights
 from service.routers.tasks import UNAUTHORIZED
 from service.schemas import ModelInfo
-from service.settings import Settings
 
 
 @cache

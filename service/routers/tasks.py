@@ -10,6 +10,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 
+from jobs.settings import Settings
 from model.sampler_settings import SamplerKind
 from model.tasks import Task, get_task, task_names
 from service.dependencies import BlankFields, Jobs, Principal, authenticate, require_form
@@ -21,12 +22,13 @@ from service.schemas import (
     ErrorResponse,
     Estimate,
     JobAccepted,
+    SamplerInfo,
     SamplingForm,
     TaskInfo,
     TaskOptionInfo,
+    sampler_infos,
     task_form,
 )
-from service.settings import Settings
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or wrong API key (when keys are configured)"},
@@ -68,7 +70,7 @@ def _submit_endpoint(task: Task, form_model: type[SamplingForm]) -> Callable[...
     return submit
 
 
-def task_router(settings: Settings) -> APIRouter:
+def tasks_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["tasks"], dependencies=[Depends(authenticate)])
 
     @router.get(
@@ -115,6 +117,14 @@ def task_router(settings: Settings) -> APIRouter:
             )
             for task in map(get_task, task_names())
         ]
+
+    @router.get(
+        "/samplers",
+        summary="The samplers, with the steps a request that names none runs, per task",
+        responses=UNAUTHORIZED,
+    )
+    def list_samplers() -> list[SamplerInfo]:
+        return sampler_infos([get_task(name) for name in task_names()])
 
     for name in task_names():
         task = get_task(name)

@@ -129,29 +129,25 @@ export const FALLBACK_LIMITS = {
   steps: { min: 1, max: 1000 },
   eta: { min: 0, max: 1, default: 0 },
   seed: { min: 0, max: 2 ** 31 - 1 },
-  samplers: ['ddim', 'ddpm', 'dpmpp_2m'],
-  defaultSampler: 'ddim',
-  defaultSteps: { ddpm: 1000, ddim: 50, dpmpp_2m: 20 },
 };
 
 let openapi = null;
 
-/** Limits and defaults of a task's form fields, read from the API's own OpenAPI document. */
+/**
+ * Limits of a task's form fields, read from the API's own OpenAPI document. The samplers and their default
+ * steps come from GET /v1/samplers instead.
+ */
 export async function formLimits(task) {
   try {
     openapi ??= await callJson('openapi.json');
     const path = apiUrl(task.endpoint).pathname;
     const body = openapi.paths[path].post.requestBody.content['multipart/form-data'].schema;
     const fields = resolve(body).properties;
-    const sampler = resolve(fields.sampler);
     return {
       num_samples: numberLimits(fields.num_samples),
       steps: numberLimits(fields.steps),
       eta: numberLimits(fields.eta),
       seed: numberLimits(fields.seed),
-      samplers: sampler.enum ?? FALLBACK_LIMITS.samplers,
-      defaultSampler: fields.sampler.default ?? FALLBACK_LIMITS.defaultSampler,
-      defaultSteps: stepDefaults(fields.steps.description),
     };
   } catch {
     openapi = null; // try again next time (the key may have been missing)
@@ -170,10 +166,4 @@ function numberLimits(schema) {
   const variants = schema.anyOf ?? [schema];
   const numeric = variants.find((v) => v.type === 'integer' || v.type === 'number') ?? {};
   return { min: numeric.minimum, max: numeric.maximum, default: schema.default ?? undefined };
-}
-
-// The steps field documents its per-sampler defaults as "default: ddpm 1000, ddim 50, dpmpp_2m 20".
-function stepDefaults(description = '') {
-  const found = Object.fromEntries([...description.matchAll(/(\w+) (\d+)/g)].map((m) => [m[1], Number(m[2])]));
-  return Object.keys(found).length ? found : FALLBACK_LIMITS.defaultSteps;
 }

@@ -58,6 +58,7 @@ const viewer = new Viewer();
 const state = {
   tasks: [],
   task: null, // the chosen entry of GET /v1/tasks
+  samplers: [], // GET /v1/samplers: each with its default steps per task and whether it takes eta
   file: null, // the File to upload, sent as it is (never re-encoded)
   size: null, // { width, height } of the chosen photo, as the server will decode it
   previewUrl: null,
@@ -100,7 +101,7 @@ $('#key-forget').addEventListener('click', () => {
 
 async function loadTasks() {
   try {
-    state.tasks = await callJson('v1/tasks');
+    [state.tasks, state.samplers] = await Promise.all([callJson('v1/tasks'), callJson('v1/samplers')]);
   } catch (error) {
     page.taskList.replaceChildren(paragraph('The tasks could not be loaded.', 'hint'));
     showFormMessage(error.message);
@@ -108,6 +109,7 @@ async function loadTasks() {
     return;
   }
   showFormMessage('');
+  renderSamplers();
   renderTasks();
   loadModel(); // only once the API answers: before that, a key may be missing
 }
@@ -203,6 +205,7 @@ async function selectTask(task) {
   remember('palette.task', task.name);
   renderTaskOptions(task);
   updateStage();
+  updateSampler(); // the default steps are the task's
   applyLimits(await formLimits(task));
 }
 
@@ -273,15 +276,12 @@ function taskOptionValues() {
 
 // Sampling controls --------------------------------------------------------------------------------------------
 
-let limits = null;
-
 function setRange(input, { min, max }) {
   if (min !== undefined) input.min = String(min);
   if (max !== undefined) input.max = String(max);
 }
 
 function applyLimits(found) {
-  limits = found;
   setRange(page.numSamples, found.num_samples);
   setRange(page.steps, found.steps);
   setRange(page.eta, found.eta);
@@ -290,24 +290,35 @@ function applyLimits(found) {
   if (!page.numSamples.dataset.touched && found.num_samples.default !== undefined) {
     page.numSamples.value = String(found.num_samples.default);
   }
-  const chosen = page.sampler.value || found.defaultSampler;
-  page.sampler.replaceChildren(
-    ...found.samplers.map((name) => {
-      const option = document.createElement('option');
-      option.value = option.textContent = name;
-      return option;
-    }),
-  );
-  page.sampler.value = found.samplers.includes(chosen) ? chosen : found.defaultSampler;
-  updateSampler();
   estimateSoon();
 }
 
+// Built from the API's list, as the tasks are: the API's default sampler is chosen unless one already is.
+function renderSamplers() {
+  const chosen = page.sampler.value;
+  page.sampler.replaceChildren(
+    ...state.samplers.map((sampler) => {
+      const option = document.createElement('option');
+      option.value = option.textContent = sampler.name;
+      option.title = sampler.description;
+      return option;
+    }),
+  );
+  const fallback = state.samplers.find((sampler) => sampler.default);
+  page.sampler.value = chosenSampler(chosen) ? chosen : (fallback?.name ?? '');
+  updateSampler();
+}
+
+function chosenSampler(name = page.sampler.value) {
+  return state.samplers.find((sampler) => sampler.name === name);
+}
+
+/** The placeholder of the steps field says what an empty one runs: the sampler's default for the task. */
 function updateSampler() {
-  const sampler = page.sampler.value;
-  const defaultSteps = limits?.defaultSteps?.[sampler];
+  const sampler = chosenSampler();
+  const defaultSteps = state.task && sampler?.default_steps[state.task.name];
   page.steps.placeholder = defaultSteps ? `${defaultSteps} (default)` : 'default';
-  page.form.classList.toggle('is-ddim', sampler === 'ddim'); // eta applies to DDIM only
+  page.form.classList.toggle('takes-eta', Boolean(sampler?.takes_eta));
 }
 
 page.sampler.addEventListener('change', updateSampler);
@@ -372,7 +383,7 @@ function samplingValues() {
     ['sampler', page.sampler.value],
   ];
   if (page.steps.value) values.push(['steps', page.steps.value]);
-  if (page.sampler.value === 'ddim' && Number(page.eta.value) > 0) values.push(['eta', page.eta.value]);
+  if (chosenSampler()?.takes_eta && Number(page.eta.value) > 0) values.push(['eta', page.eta.value]);
   if (!page.seedRandom.checked) values.push(['seed', page.seed.value]);
   return values;
 }

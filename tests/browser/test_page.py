@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.images import encode_png
+from jobs.images import encode_png
 from tests.browser.harness import API_KEY, open_page, save_screenshot
 
 pytestmark = pytest.mark.browser
@@ -523,6 +523,25 @@ def test_the_models_scores_against_the_baselines_are_listed(open_at: Any, page_u
             "colorize: worse than grayscale input (fd_effnetlite0 204.8 against 89.8; lower is better)",
         ]
     )
+
+
+def test_the_steps_field_shows_the_default_the_api_lists_for_the_task_and_sampler(
+    open_at: Any, page_url: str
+) -> None:
+    """The page reads the samplers from GET /v1/samplers: their default steps per task, and which of them
+    take eta (the field shows for those only)."""
+    samplers = httpx.get(f"{page_url}v1/samplers").json()
+    page = open_at(page_url)
+    for task in ("restore", "colorize"):
+        choose(page, task)
+        for sampler in samplers:
+            page.get_by_label("Sampler").select_option(sampler["name"])
+            default = sampler["default_steps"][task]
+            expect(page.get_by_label("Steps")).to_have_attribute("placeholder", f"{default} (default)")
+            if sampler["takes_eta"]:
+                expect(page.get_by_label("Eta")).to_be_visible()
+            else:
+                expect(page.get_by_label("Eta")).to_be_hidden()
 
 
 def test_without_a_worker_the_page_says_there_is_no_time_estimate(open_at: Any, stalled_api: str) -> None:

@@ -27,12 +27,13 @@ from jsonschema import Draft202012Validator, ValidationError
 from prometheus_client.metrics_core import Metric
 from redis import Redis
 
+from jobs.metrics import ClusterCollector
+from jobs.queue import rq_queue
+from jobs.settings import Settings
 from palette.cli import COMMANDS
 from service.cli import build_parser as api_parser
-from service.metrics import ClusterCollector, api_registry
-from service.queue import rq_queue
-from service.routers.health import router as health_router
-from service.settings import Settings
+from service.metrics import api_registry
+from service.routers.health import health_router
 from tests.conftest import private_redis
 from workers.cli import build_parser as worker_parser
 
@@ -208,7 +209,7 @@ def test_the_api_listens_on_its_container_port() -> None:
 
 def test_the_api_probes_are_its_health_routes() -> None:
     container = only_container(API)
-    routes = {route.path for route in health_router.routes}
+    routes = {route.path for route in health_router().routes}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert {"/readyz", "/healthz"} <= routes
@@ -403,10 +404,9 @@ def api_series() -> Iterator[tuple[set[str], set[str]]]:
     servers = private_redis(fallback_db=12)
     redis = Redis.from_url(next(servers))
     try:
-        registry, http = api_registry(redis, "palette")
+        registry, http = api_registry()
         http.observe("GET", "/healthz", 200, 0.001)
-        cluster = series_names(ClusterCollector(redis, "palette").collect())
-        yield cluster, series_names(registry.collect()) - cluster
+        yield series_names(ClusterCollector(redis, "palette").collect()), series_names(registry.collect())
     finally:
         redis.close()
         servers.close()

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jobs.images import encode_png
 from palette.up import free_port, stop_process
-from service.images import encode_png
 from tests.conftest import private_redis
 
 STARTUP_SECONDS = 120.0

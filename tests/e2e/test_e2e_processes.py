@@ -19,8 +19,8 @@ import httpx
 import pytest
 from redis import Redis
 
+from jobs.settings import Settings
 from palette.up import RedisServer, free_port, redis_answers, stop_process, wait_until_ready
-from service.settings import Settings
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.images import encode_png
+from jobs.images import encode_png
 
 SEED = 123
 FAST = {"sampler": "ddim", "steps": 4}

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from model.config import ScheduleConfig, ScheduleKind
+from model.config import Prediction, ScheduleConfig, ScheduleKind, Target
 from model.diffusion import process
 from model.diffusion.schedule import betas, gammas, sampling_gammas
+from model.sampling import estimate_y0
 
 LINEAR = ScheduleConfig(kind=ScheduleKind.LINEAR, num_steps=1000, beta_start=1e-4, beta_end=0.09)
 COSINE = ScheduleConfig(kind=ScheduleKind.COSINE, num_steps=1000)
@@ -37,6 +38,12 @@ def test_q_sample_has_the_closed_form_moments_empirically() -> None:
     assert y_t.var().item() == pytest.approx(0.7, rel=1e-2)
 
 
+def y0_from_output(y_t: torch.Tensor, gamma: torch.Tensor, output: torch.Tensor, prediction: Prediction):
+    """The y_0 the samplers read from a network output, unclipped."""
+    coefficients = process.y0_coefficients(gamma, prediction)
+    return estimate_y0(output, y_t, coefficients, torch.zeros_like(y_t), Target.IMAGE, clip=False)
+
+
 def test_posterior_equals_bayes_rule_on_the_joint_gaussian() -> None:
     # Given y0: y_prev ~ N(sqrt(g_prev) y0, 1-g_prev), y_t | y_prev ~ N(sqrt(a) y_prev, 1-a), a = g_t/g_prev
     gamma_prev, gamma_t = torch.tensor([0.9], dtype=torch.float64), torch.tensor([0.6], dtype=torch.float64)
@@ -47,9 +54,10 @@ def test_posterior_equals_bayes_rule_on_the_joint_gaussian() -> None:
     precision = 1 / prior_var + likelihood_precision
     bayes_var = 1 / precision
     bayes_mean = bayes_var * (prior_mean / prior_var + alpha.sqrt() * y_t / (1 - alpha))
-    mean, variance = process.posterior(y0, y_t, gamma_t, gamma_prev)
+    posterior = process.posterior(gamma_t, gamma_prev)
+    mean = posterior.mean_y0 * y0 + posterior.mean_yt * y_t
     torch.testing.assert_close(mean, bayes_mean, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(variance.reshape(-1), bayes_var.reshape(-1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(posterior.variance, bayes_var, rtol=1e-12, atol=1e-12)
 
 
 def test_posterior_mean_from_y0_equals_the_papers_eps_form() -> None:
@@ -61,12 +69,13 @@ def test_posterior_mean_from_y0_equals_the_papers_eps_form() -> None:
         alpha = gamma_t / gamma_prev
         y_t = torch.randn(1, 3, 4, 4, dtype=torch.float64, generator=generator)
         eps = torch.randn(1, 3, 4, 4, dtype=torch.float64, generator=generator)
-        y0 = process.y0_from_eps(y_t, gamma_t, eps)
-        mean, variance = process.posterior(y0, y_t, gamma_t, gamma_prev)
+        y0 = y0_from_output(y_t, gamma_t, eps, Prediction.EPS)
+        posterior = process.posterior(gamma_t, gamma_prev)
+        mean = posterior.mean_y0 * y0 + posterior.mean_yt * y_t
         paper = (y_t - (1 - alpha) / (1 - gamma_t).sqrt() * eps) / alpha.sqrt()
         torch.testing.assert_close(mean, paper, rtol=1e-6, atol=1e-9)
         expected_var = (1 - gamma_prev) / (1 - gamma_t) * (1 - alpha)
-        assert variance.flatten()[0].item() == pytest.approx(expected_var.item(), rel=1e-12)
+        assert posterior.variance.item() == pytest.approx(expected_var.item(), rel=1e-12)
 
 
 def test_eps_v_and_y0_parameterisations_are_consistent() -> None:
@@ -75,9 +84,9 @@ def test_eps_v_and_y0_parameterisations_are_consistent() -> None:
     eps = torch.randn(2, 3, 4, 4, dtype=torch.float64, generator=generator)
     gamma = torch.tensor([0.2, 0.95], dtype=torch.float64)
     y_t = process.q_sample(y0, gamma, eps)
-    torch.testing.assert_close(process.y0_from_eps(y_t, gamma, eps), y0)
-    torch.testing.assert_close(process.eps_from_y0(y_t, gamma, y0), eps)
-    torch.testing.assert_close(process.y0_from_v(y_t, gamma, process.v_target(y0, gamma, eps)), y0)
+    torch.testing.assert_close(y0_from_output(y_t, gamma, eps, Prediction.EPS), y0)
+    torch.testing.assert_close(y0_from_output(y_t, gamma, process.v_target(y0, gamma, eps), Prediction.V), y0)
+    torch.testing.assert_close(y0_from_output(y_t, gamma, y0, Prediction.Y0), y0)
 
 
 def test_palette_linear_schedules_reach_pure_noise() -> None:

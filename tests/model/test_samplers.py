@@ -20,9 +20,10 @@ from model.sampling import (
     PerExampleNoise,
     SamplerKind,
     SamplerSettings,
+    ancestral_coefficients,
+    ddim_coefficients,
     run_sampler,
-    sample_ancestral,
-    sample_ddim,
+    run_steps,
 )
 
 SCHEDULE = ScheduleConfig(num_steps=1000, beta_start=1e-4, beta_end=0.09)
@@ -81,20 +82,42 @@ def test_dpm_solver_with_few_steps_lands_where_it_does_with_many() -> None:
     assert (few - many).abs().mean().item() < 0.02
 
 
+class CountingNoise:
+    """A noise sampler that counts its draws."""
+
+    def __init__(self, seed: int) -> None:
+        self.noise = PerExampleNoise([seed], "cpu")
+        self.draws = 0
+
+    def __call__(self, like: Tensor) -> Tensor:
+        self.draws += 1
+        return self.noise(like)
+
+
 def test_ddim_with_eta_zero_is_deterministic_given_its_start() -> None:
-    start = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    # No noise is drawn after the start, so the sample is a function of the start alone: the noise sampler
+    # it is handed is never called, and another start gives another sample.
     levels = sampling_gammas(SCHEDULE, 20)
-    first = sample_ddim(gaussian_denoiser, start, levels)
-    second = sample_ddim(gaussian_denoiser, start, levels)
-    assert torch.equal(first, second)
+    start, other = torch.randn(2, 1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    samples = []
+    for seed in (1, 2):
+        noise = CountingNoise(seed)
+        samples.append(run_steps(gaussian_denoiser, start, levels, ddim_coefficients(levels), noise=noise))
+        assert noise.draws == 0
+    assert torch.equal(samples[0], samples[1])
+    assert not torch.allclose(
+        run_steps(gaussian_denoiser, other, levels, ddim_coefficients(levels)), samples[0]
+    )
 
 
 def test_ancestral_sampler_with_other_noise_gives_other_samples() -> None:
     start = torch.zeros(1, 1, 8, 8)
     levels = sampling_gammas(SCHEDULE, 20)
-    one = sample_ancestral(gaussian_denoiser, start, levels, noise=PerExampleNoise([1], "cpu"))
-    two = sample_ancestral(gaussian_denoiser, start, levels, noise=PerExampleNoise([2], "cpu"))
+    coefficients = ancestral_coefficients(levels)
+    noises = [CountingNoise(1), CountingNoise(2)]
+    one, two = (run_steps(gaussian_denoiser, start, levels, coefficients, noise=noise) for noise in noises)
     assert not torch.allclose(one, two)
+    assert [noise.draws for noise in noises] == [19, 19]  # every step but the last, which returns the mean
 
 
 @pytest.mark.parametrize("kind", list(SamplerKind))
@@ -126,8 +149,8 @@ def test_per_example_noise_levels_are_accepted() -> None:
     # Two examples walking different schedules of the same length in one batch.
     levels = torch.stack([sampling_gammas(SCHEDULE, 10), sampling_gammas(ScheduleConfig(num_steps=500), 10)])
     start = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    together = sample_ddim(gaussian_denoiser, start, levels)
-    alone = sample_ddim(gaussian_denoiser, start[1:], levels[1:])
+    together = run_steps(gaussian_denoiser, start, levels, ddim_coefficients(levels))
+    alone = run_steps(gaussian_denoiser, start[1:], levels[1:], ddim_coefficients(levels[1:]))
     torch.testing.assert_close(together[1:], alone)
 
 

@@ -25,6 +25,7 @@ from model.data.dataset import PaletteDataset
 from model.diffusion.objective import TrainingObjective
 from model.nn import PaletteUNet
 from model.pipeline import Conditioning, PalettePipeline, Precision
+from model.runtime.precision import resolve_precision
 from model.sampling import SamplerKind, SamplerSettings
 from model.training import EMAConfig, OptimizerConfig, TrainConfig, train
 from model.training.data import StreamBatches
@@ -33,7 +34,6 @@ from model.training.ema import ema_decay, update_ema
 from model.training.evaluation import Evaluator
 from model.training.metrics import read_metrics
 from model.training.optim import learning_rate
-from model.training.precision import resolve_precision
 from model.training.rng import capture_rng
 from model.training.state import (
     Progress,

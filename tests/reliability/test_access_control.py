@@ -14,7 +14,7 @@ import pytest
 from harness import Cluster, Service
 from redis import Redis
 
-from service.store import record_key
+from jobs.store import record_key
 
 KEYS = ("alice", "bob", "carol", "dave", "erin", "frank")
 PER_MINUTE = 5

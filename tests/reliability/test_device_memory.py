@@ -21,9 +21,9 @@ import torch
 from fastapi.testclient import TestClient
 from redis import Redis
 
+from jobs.settings import Settings
 from model.pipeline import PalettePipeline
 from service.app import create_app
-from service.settings import Settings
 from workers.engine import SamplingEngine
 from workers.worker import BatchWorker, make_queues
 

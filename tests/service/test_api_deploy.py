@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.metrics import CLUSTER_METRICS, WORKER_GAUGES
+from jobs.metrics import CLUSTER_METRICS, WORKER_GAUGES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPOSED = (

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue, Worker
 
-from service.metrics import ClusterMetrics
-from service.settings import Settings
+from jobs.metrics import ClusterMetrics
+from jobs.settings import Settings
 
 
 def submit(client: TestClient, image_png: bytes, **fields: str) -> str:

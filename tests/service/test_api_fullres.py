@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue, Worker
 
+from jobs.metrics import ClusterMetrics
+from jobs.settings import Settings
 from model.fullres.defaults import default_steps
 from model.sampler_settings import SamplerKind
 from service.app import create_app
-from service.metrics import ClusterMetrics
-from service.settings import Settings
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.images import UnusableImageError, decode_image, encode_png
+from jobs.images import UnusableImageError, decode_image, encode_png
 
 LIMITS = {"max_pixels": 1_000_000, "max_side": 2000}
 

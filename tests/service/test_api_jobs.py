@@ -8,7 +8,8 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from service.store import JobStore, inputs_key, record_key, tombstone_key
+from jobs.payload import FailureCode
+from jobs.store import JobStore, inputs_key, record_key, tombstone_key
 
 
 def submit(client: TestClient, image_png: bytes) -> str:
@@ -108,7 +109,9 @@ def test_samples_of_a_failed_job_are_410_with_the_reason(
 ) -> None:
     job_id = submit(client, image_png)
     with redis.pipeline() as pipe:  # what a worker does when sampling fails for good
-        JobStore(redis, settings).save_error(pipe, job_id, "the image could not be sampled")
+        JobStore(redis, settings).save_error(
+            pipe, job_id, "the image could not be sampled", FailureCode.SAMPLING_ERROR
+        )
         Job.fetch(job_id, connection=redis, serializer=JSONSerializer).set_status(
             JobStatus.FAILED, pipeline=pipe
         )

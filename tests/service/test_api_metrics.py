@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
+from jobs.metrics import BATCH_SIZE, JOBS_FINISHED, QUEUE_WAIT, ClusterMetrics
 from model.tasks import task_names
-from service.metrics import BATCH_SIZE, JOBS_FINISHED, QUEUE_WAIT, ClusterMetrics
 
 
 def scrape(client: TestClient) -> dict[str, dict[tuple, float]]:

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from safetensors import safe_open
 
+from jobs.settings import Settings
 from service.app import create_app
-from service.settings import Settings
 
 
 @pytest.fixture

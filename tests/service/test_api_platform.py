@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -12,9 +13,9 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue, Worker
 
+from jobs.settings import Settings
 from palette.up import free_port
 from service.app import create_app
-from service.settings import Settings
 
 
 def test_healthz_answers_while_the_process_is_up(client: TestClient) -> None:
@@ -37,11 +38,11 @@ def test_readyz_is_200_once_a_worker_is_registered_on_the_queue(client: TestClie
 
 
 @pytest.fixture
-def offline_client(settings: Settings) -> TestClient:
+def offline_client(settings: Settings) -> Iterator[TestClient]:
     """The API with nothing listening where Redis should be."""
-    return TestClient(
-        create_app(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
-    )
+    offline = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with TestClient(create_app(offline)) as client:
+        yield client
 
 
 def test_without_redis_requests_get_503_with_retry_after(

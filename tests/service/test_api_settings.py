@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings
+from jobs.settings import Settings
 
 
 def test_settings_are_read_from_palette_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ authentication and validation messages. (Over real HTTP with a worker: tests/e2e
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,10 +12,11 @@ from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from jobs.payload import MAX_SEED
+from jobs.queue import JOB_FUNCTION
+from jobs.settings import Settings
+from jobs.store import inputs_key
 from service.app import create_app
-from service.queue import JOB_FUNCTION
-from service.settings import Settings
-from service.store import inputs_key
 
 
 def submit_inpaint(client: TestClient, image: bytes, mask: bytes, **fields: str) -> dict:
@@ -52,9 +54,11 @@ def test_the_rq_job_carries_a_json_payload_and_the_uploads_wait_under_the_job_wi
     assert json.loads(job.data)[3] == {  # the stored call is JSON: [function, instance, args, kwargs]
         "task": "inpaint",
         "options": {},
-        "sampler": "ddim",
-        "steps": 7,
-        "eta": 0.0,
+        "sampler": {
+            "kind": "ddim",
+            "steps": 7,
+            "eta": 0.0,
+        },  # the form's SamplerSettings, as the worker reads it
         "seeds": [11, 12, 13],
         # tile-steps at the upload's resolution, 3 samples x (a 64x48 coarse pass of 7 steps + a refinement
         # of the hole's box, 2 x 2 tiles, over the last 20% of the steps, 1): what estimates are made from
@@ -67,12 +71,15 @@ def test_the_rq_job_carries_a_json_payload_and_the_uploads_wait_under_the_job_wi
 
 
 def test_without_a_seed_one_is_drawn_and_reported(
-    client: TestClient, image_png: bytes, mask_png: bytes
+    client: TestClient, redis: Redis, image_png: bytes, mask_png: bytes
 ) -> None:
-    job_id = submit_inpaint(client, image_png, mask_png)["job_id"]
-    parameters = client.get(f"/v1/jobs/{job_id}").json()["parameters"]
-    assert isinstance(parameters["seed"], int)
-    assert parameters["num_samples"] == 2  # the settings' default
+    jobs = [submit_inpaint(client, image_png, mask_png)["job_id"] for _ in range(3)]
+    reported = [client.get(f"/v1/jobs/{job_id}").json()["parameters"]["seed"] for job_id in jobs]
+    assert len(set(reported)) == 3  # drawn afresh for each job (equal draws: a chance of 1 in 2^30)
+    for job_id, seed in zip(jobs, reported, strict=True):
+        sampled = json.loads(Job.fetch(job_id, connection=redis, serializer=JSONSerializer).data)[3]["seeds"]
+        assert sampled == [seed, seed + 1]  # the seeds the worker samples with are the one reported
+        assert 0 <= seed <= MAX_SEED
 
 
 def test_steps_default_to_the_samplers_own(client: TestClient, image_png: bytes) -> None:
@@ -148,8 +155,9 @@ def test_with_keys_off_everyone_shares_one_rate_limit(
 
 
 @pytest.fixture
-def keyed_client(settings: Settings, redis: Redis) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update={"api_keys": frozenset({"s3cret"})})))
+def keyed_client(settings: Settings, redis: Redis) -> Iterator[TestClient]:
+    with TestClient(create_app(settings.model_copy(update={"api_keys": frozenset({"s3cret"})}))) as client:
+        yield client
 
 
 def test_with_api_keys_configured_a_request_without_one_is_refused(keyed_client: TestClient) -> None:

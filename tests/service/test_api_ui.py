@@ -8,9 +8,9 @@ import re
 
 from fastapi.testclient import TestClient
 
+from jobs.settings import Settings
 from service.app import create_app
 from service.routers.ui import STATIC_DIR
-from service.settings import Settings
 
 ASSET = re.compile(r'(?:src|href)="(static/[^"]+)"')
 

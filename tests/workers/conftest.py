@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from redis import Redis
 
+from jobs.images import encode_png
+from jobs.settings import Settings
 from service.app import create_app
-from service.images import encode_png
-from service.settings import Settings
 from tests.conftest import private_redis
 from workers.engine import SamplingEngine
 from workers.worker import BatchWorker, make_queues

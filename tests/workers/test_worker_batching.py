@@ -4,6 +4,7 @@ than max_batch images, and samples that do not depend on the company they keep."
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 from fastapi.testclient import TestClient
 from redis import Redis
@@ -11,7 +12,8 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from service.queue import cancel
+from jobs.queue import cancel
+from tests.workers.harness import tap_progress
 from workers.batching import Gatherer, Member, read_payload
 from workers.worker import BatchWorker
 
@@ -60,12 +62,20 @@ def test_a_batch_holds_at_most_max_batch_images(
 
 
 def test_a_request_larger_than_max_batch_is_sampled_in_chunks(
-    submit: Submit, make_worker: Callable[..., BatchWorker], status: Callable[[str], dict], redis: Redis
+    submit: Submit, make_worker: Callable[..., BatchWorker], status: Callable[[str], dict]
 ) -> None:
+    """4 samples of one tile each (colorization samples at the model's resolution): with max_batch 2, every
+    network call evaluates 2 tiles, never the 4 a step needs, and all 4 samples come back."""
     job = submit(num_samples=4)
-    make_worker(max_batch=2).work(burst=True)
-    assert status(job)["status"] == "finished"
-    assert len(status(job)["samples"]) == 4
+    worker = make_worker(max_batch=2)
+    reports = tap_progress(worker)
+    worker.work(burst=True)
+    answer = status(job)
+    assert answer["status"] == "finished"
+    assert len(answer["samples"]) == 4
+    done = [0] + [report[0] for report in reports]
+    assert {later - earlier for earlier, later in pairwise(done)} == {2}
+    assert reports[-1] == (8, 8)  # 2 steps x 4 samples x 1 tile, in 4 calls of 2
 
 
 def test_samples_do_not_depend_on_the_batch_they_ran_in(

@@ -7,19 +7,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from jobs.payload import BatchInfo
+from jobs.queue import cancel
+from jobs.settings import Settings
+from jobs.store import ANONYMOUS, inputs_key, samples_key
+from model.checkpoint import save_checkpoint
 from service.app import create_app
 from service.jobs import JobService
-from service.queue import cancel
-from service.schemas import BatchInfo
-from service.settings import Settings
-from service.store import ANONYMOUS, inputs_key, samples_key
+from tests.conftest import random_network, tiny_model_config
+from tests.workers.harness import tap_progress
 from workers.batching import Member, read_payload
 from workers.worker import BatchWorker
 
@@ -78,8 +84,35 @@ def test_a_job_with_unusable_inputs_fails_alone_and_is_not_retried(
     answer = status(broken)
     assert answer["status"] == "failed"
     assert answer["error"].startswith("the job's uploads have expired")
+    assert answer["error_code"] == "invalid_input"
     assert broken in rq_queue(redis).failed_job_registry.get_job_ids()
     assert Job.fetch(broken, connection=redis, serializer=JSONSerializer).retries_left == 0
+
+
+@pytest.fixture
+def ten_step_checkpoint(tmp_path: Path) -> Path:
+    """The tiny model, with a sampling schedule of 10 levels: no sampler can walk more steps."""
+    config = tiny_model_config()
+    schedule = replace(config.diffusion.sample_schedule, num_steps=10)
+    config = replace(config, diffusion=replace(config.diffusion, sample_schedule=schedule))
+    return save_checkpoint(tmp_path / "ten-steps.safetensors", random_network(config).state_dict(), config)
+
+
+def test_steps_the_model_cannot_walk_fail_as_an_input_error_and_are_not_retried(
+    submit: Submit, make_worker: Callable[..., BatchWorker], redis: Redis, status: Status,
+    ten_step_checkpoint: Path,
+) -> None:  # fmt: skip
+    too_many, walkable = submit(steps=20), submit(steps=10)  # the API allows 1000: it has no model loaded
+    make_worker(weights=ten_step_checkpoint).work(burst=True)
+    assert status(walkable)["status"] == "finished"
+    answer = status(too_many)
+    assert answer["status"] == "failed"
+    assert answer["error_code"] == "invalid_input"
+    assert answer["error"].startswith("the served model cannot sample 20 steps with ddim")
+    assert "between 1 and 10" in answer["error"]
+    assert Job.fetch(too_many, connection=redis, serializer=JSONSerializer).retries_left == 0
+    assert too_many in rq_queue(redis).failed_job_registry.get_job_ids()
+    assert rq_queue(redis).job_ids == []  # not back in the queue for another try
 
 
 def test_a_job_that_runs_out_of_time_fails_with_a_timeout_reason(
@@ -99,6 +132,7 @@ def test_a_job_that_runs_out_of_time_fails_with_a_timeout_reason(
     answer = status(job_id)
     assert answer["status"] == "failed"
     assert answer["error"] == "the job ran out of time (its timeout is 1 s)"
+    assert answer["error_code"] == "timeout"
 
 
 def test_a_job_cut_short_by_another_jobs_deadline_goes_back_to_the_queue_and_finishes(
@@ -121,11 +155,14 @@ def test_canceling_a_running_job_stops_its_batch_early(
     submit: Submit, make_worker: Callable[..., BatchWorker], redis: Redis, settings: Settings, status: Status
 ) -> None:
     job_id = submit(steps=LONG, num_samples=1)
+    worker = make_worker()
+    reports = tap_progress(worker)
     canceler = cancel_once_started(redis, settings, job_id)
-    started = time.monotonic()
-    make_worker().work(burst=True)
+    worker.work(burst=True)
     canceler.join()
-    assert time.monotonic() - started < 3
+    (total,) = {total for _, total in reports}
+    assert total == LONG
+    assert reports[-1][0] < LONG // 2  # it stopped within a progress interval of the cancellation
     assert status(job_id)["status"] == "canceled"
     queue = rq_queue(redis)
     assert queue.started_job_registry.get_job_ids() == []
@@ -223,6 +260,7 @@ def test_a_job_whose_worker_died_is_retried_then_failed_with_a_reason(
         registry.cleanup()
         assert status(job_id)["status"] == expected
     assert "stopped responding" in status(job_id)["error"]
+    assert status(job_id)["error_code"] == "worker_lost"
 
 
 def test_a_stock_rq_worker_refuses_palette_jobs_with_an_explanation(

@@ -24,8 +24,8 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.typing import EncodableT
 
-from service.schemas import BatchInfo, ImageInfo, JobPayload
-from service.settings import Settings
+from jobs.payload import BatchInfo, FailureCode, ImageInfo, JobPayload
+from jobs.settings import Settings
 
 PREFIX = "palette"
 ANONYMOUS = "anonymous"  # the owner of every job while API keys are off
@@ -66,6 +66,7 @@ class JobRecord(BaseModel):
     output: ImageInfo | None = None
     samples: int = 0
     error: str | None = None
+    error_code: FailureCode | None = None
 
     @classmethod
     def from_hash(cls, fields: Mapping[bytes, bytes]) -> JobRecord:
@@ -173,8 +174,9 @@ class JobStore:
         pipe.hset(record_key(job_id), mapping=_encode(fields))
         self.retire(pipe, job_id)
 
-    def save_error(self, pipe: Pipeline, job_id: str, message: str) -> None:
-        pipe.hset(record_key(job_id), mapping=_encode({"error": message, "finished_at": time.time()}))
+    def save_error(self, pipe: Pipeline, job_id: str, message: str, code: FailureCode) -> None:
+        fields = {"error": message, "error_code": code.value, "finished_at": time.time()}
+        pipe.hset(record_key(job_id), mapping=_encode(fields))
         self.retire(pipe, job_id)
 
     def mark_canceled(self, pipe: Pipeline, job_id: str) -> None:

@@ -16,8 +16,8 @@ from rq.registry import CanceledJobRegistry
 from rq.serializers import JSONSerializer
 from rq.worker_registration import get_keys
 
-from service.schemas import JobPayload, JobState
-from service.settings import Settings
+from jobs.payload import JobPayload, JobState
+from jobs.settings import Settings
 
 # The callable RQ records for every Palette job; BatchWorker runs jobs in batches instead of calling it.
 JOB_FUNCTION = "workers.worker.sample_outside_batch_worker"
@@ -41,11 +41,12 @@ def rq_queue(redis: Redis, name: str) -> Queue:
 
 def enqueue(pipe: Pipeline, queue: Queue, job_id: str, payload: JobPayload, settings: Settings) -> Job:
     """Add the job to ``queue`` within ``pipe``, so that it appears together with its stored inputs."""
+    sampler = payload.sampler
     return queue.enqueue_call(
         JOB_FUNCTION,
         kwargs=payload.model_dump(mode="json"),
         job_id=job_id,
-        description=f"{payload.task} x{payload.num_samples} ({payload.sampler.value}, {payload.steps} steps)",
+        description=f"{payload.task} x{payload.num_samples} ({sampler.kind.value}, {sampler.steps} steps)",
         timeout=settings.job_timeout_seconds,
         ttl=settings.input_ttl_seconds,
         result_ttl=settings.result_ttl_seconds,
