@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Iterator
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+from benchmarks.common import TINY_UNET, random_network
 from model.checkpoint import save_checkpoint
 from model.config import (
     DiffusionConfig,
@@ -22,9 +23,7 @@ from model.config import (
     ScheduleConfig,
     ScheduleKind,
     Target,
-    UNetConfig,
 )
-from model.nn import PaletteUNet, create_network
 from model.runtime.backend import CACHE_ENV
 from palette.up import RedisServer
 
@@ -44,30 +43,10 @@ EDM_RESIDUAL = DiffusionConfig(
 
 
 def tiny_model_config(resolution: int = TINY_RESOLUTION) -> ModelConfig:
-    """Two levels, one attention resolution: ~0.4 M parameters, a forward pass in milliseconds on CPU."""
-    return ModelConfig(
-        unet=UNetConfig(
-            image_size=resolution,
-            base_channels=16,
-            channel_mult=(1, 2),
-            num_res_blocks=1,
-            attention_resolutions=(resolution // 2,),
-            head_channels=16,
-            groups=8,
-        )
-    )
-
-
-def random_network(config: ModelConfig, seed: int = 0) -> PaletteUNet:
-    """A network whose zero-initialised output layers are randomised too, so that its output depends on
-    its input (a freshly initialised ADM U-Net outputs exactly zero)."""
-    torch.manual_seed(seed)
-    network = create_network(config)
-    with torch.no_grad():
-        for parameter in network.parameters():
-            if not parameter.any():
-                parameter.normal_(0.0, 0.05)
-    return network.eval()
+    """The benchmarks' tiny U-Net (two levels, one attention resolution, ~0.4 M parameters) at
+    ``resolution``: a forward pass in milliseconds on a CPU."""
+    unet = dataclasses.replace(TINY_UNET, image_size=resolution, attention_resolutions=(resolution // 2,))
+    return ModelConfig(unet=unet)
 
 
 def private_redis(fallback_db: int) -> Iterator[str]:

@@ -50,19 +50,29 @@ class ResumeError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Progress:
+class TrainingProgress:
     """Where a run stands: optimizer steps taken, and the next position in the example stream (equal to
     steps * batch_size unless the batch size changed on a resume)."""
 
     step: int
     examples_seen: int
+    # Optimizer steps the weights had taken before this run (a run started from shipped weights, which a
+    # CPU run spanning sessions does whenever its resume state is lost): the weights it writes report
+    # the steps they have really had, while the run's own schedule (warm-up, decay, checkpoints) counts
+    # from its own start.
+    steps_before: int = 0
+
+    @property
+    def trained_steps(self) -> int:
+        """What the weights this run writes have had in all: ``steps_before + step``."""
+        return self.steps_before + self.step
 
 
 @dataclass(frozen=True)
 class TrainingState:
     """Everything a checkpoint restores."""
 
-    progress: Progress
+    progress: TrainingProgress
     model: dict[str, Tensor]
     ema: dict[str, Tensor]
     optimizer: dict[str, Any]  # a torch optimizer state_dict
@@ -124,7 +134,7 @@ def join_optimizer_state(tensors: dict[str, Tensor], data: dict[str, Any]) -> di
 def save_training_checkpoint(
     out_dir: Path,
     *,
-    progress: Progress,
+    progress: TrainingProgress,
     model_config: ModelConfig,
     train_config: dict[str, Any],
     network: nn.Module,
@@ -145,7 +155,7 @@ def save_training_checkpoint(
         shutil.rmtree(staging)  # left behind by a run that crashed while writing this step
     staging.mkdir()
 
-    metadata = {"step": str(progress.step)}
+    metadata = {"step": str(progress.trained_steps)}
     save_checkpoint(
         staging / EMA_WEIGHTS, ema.state_dict(), model_config, metadata={**metadata, "weights": "ema"}
     )
@@ -162,6 +172,7 @@ def save_training_checkpoint(
         "format": FORMAT,
         "step": progress.step,
         "examples_seen": progress.examples_seen,
+        "steps_before": progress.steps_before,
         "world_size": len(rng),
         "device_type": device_type,
         "optimizer": optimizer_rest,
@@ -220,7 +231,11 @@ def load_training_checkpoint(directory: Path, model_config: ModelConfig) -> Trai
         tensors = {name.removeprefix(prefix): t for name, t in rng_tensors.items() if name.startswith(prefix)}
         rng.append(RngState.from_parts(tensors, data))
     return TrainingState(
-        progress=Progress(step=state["step"], examples_seen=state["examples_seen"]),
+        progress=TrainingProgress(
+            step=state["step"],
+            examples_seen=state["examples_seen"],
+            steps_before=state.get("steps_before", 0),
+        ),
         model=raw.state,
         ema=ema.state,
         optimizer=join_optimizer_state(load_file(str(directory / OPTIMIZER)), state["optimizer"]),

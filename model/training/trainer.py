@@ -38,8 +38,8 @@ from model.training.metrics import MetricsLog
 from model.training.optim import build_optimizer, learning_rate
 from model.training.rng import capture_rng, derive_seed, restore_rng, seed_everything
 from model.training.state import (
-    Progress,
     ResumeError,
+    TrainingProgress,
     TrainingState,
     latest_checkpoint,
     load_training_checkpoint,
@@ -115,7 +115,7 @@ class Trainer:
         self.scaler = grad_scaler(self.device, self.precision)
         self.objective = TrainingObjective(config.model.diffusion, self.device)
         self.noise = torch.Generator(device=self.device)
-        self.progress = Progress(step=0, examples_seen=0)
+        self.progress = TrainingProgress(step=0, examples_seen=0)
         state = None if resume_from is None else load_training_checkpoint(resume_from, config.model)
         if state is not None:
             self._restore(state)
@@ -151,9 +151,11 @@ class Trainer:
         state = {name: tensor.float() for name, tensor in weights.state.items()}
         self.network.load_state_dict(state)
         self.ema.load_state_dict(state)
-        log.info(
-            "started from the weights %s (step %s of their run)", path, weights.metadata.get("step", "?")
+        step = weights.metadata.get("step", "")
+        self.progress = TrainingProgress(
+            step=0, examples_seen=0, steps_before=int(step) if step.isdigit() else 0
         )
+        log.info("started from the weights %s (trained for %s steps)", path, step or "?")
 
     def _restore(self, state: TrainingState) -> None:
         self.network.load_state_dict(state.model)
@@ -279,7 +281,9 @@ class Trainer:
         self.scaler.step(self.optimizer)  # skipped (and the scale lowered) if fp16 gradients overflowed
         self.scaler.update()
         update_ema(self.ema, self.network, ema_decay(step, config.ema))
-        self.progress = Progress(step + 1, self.progress.examples_seen + config.batch_size)
+        self.progress = dataclasses.replace(
+            self.progress, step=step + 1, examples_seen=self.progress.examples_seen + config.batch_size
+        )
         self.window.add(loss_sum / len(micro_batches), grad_norm)
 
     def _gradient_sync(self, *, last: bool) -> AbstractContextManager[object]:
@@ -355,7 +359,7 @@ class Trainer:
                 self.ema.state_dict(),
                 self.config.model,
                 dtype=torch.float16 if self.config.export_fp16 else None,
-                metadata={"step": str(self.progress.step), "weights": "ema"},
+                metadata={"step": str(self.progress.trained_steps), "weights": "ema"},
             )
             log.info("final EMA weights: %s", path)
         self.context.barrier()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from model.checkpoint import read_checkpoint
-from model.config import Prediction
+from model.config import Preconditioning, Prediction, Target
 from model.pipeline import Conditioning, PalettePipeline
 from model.sampling import SamplerKind, SamplerSettings
 from model.tasks import get_task
@@ -27,11 +27,14 @@ def test_the_bundled_weights_are_small_enough_to_ship() -> None:
     assert DEFAULT_WEIGHTS.stat().st_size < 40 * 2**20
 
 
-def test_the_bundled_weights_are_the_64px_generalist_of_the_model_card() -> None:
+def test_the_bundled_weights_are_the_64px_residual_generalist_of_the_model_card() -> None:
     config = read_checkpoint(DEFAULT_WEIGHTS).config
     assert config.resolution == 64
     assert set(config.tasks) == {"inpaint", "colorize", "uncrop", "restore"}
-    assert config.diffusion.prediction is Prediction.V
+    assert config.diffusion.target is Target.RESIDUAL
+    assert config.diffusion.preconditioning is Preconditioning.EDM
+    assert config.diffusion.prediction is Prediction.Y0
+    assert config.unet.base_channels == 32 and config.unet.channel_mult == (1, 2, 2, 2)
     assert config.unet.attention_resolutions == (16, 8)
 
 

@@ -36,8 +36,8 @@ from model.training.metrics import read_metrics
 from model.training.optim import learning_rate
 from model.training.rng import capture_rng
 from model.training.state import (
-    Progress,
     ResumeError,
+    TrainingProgress,
     latest_checkpoint,
     load_training_checkpoint,
     save_training_checkpoint,
@@ -311,6 +311,43 @@ def test_palette_export_ships_the_latest_ema_weights_of_an_unfinished_run(
     assert all(torch.equal(shipped.state[name], final.state[name]) for name in final.state)
 
 
+def export_with_config(tiny_run: Path, photos: Path, tmp_path: Path, *overrides: str) -> tuple[int, Path]:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(tiny_config(photos, *overrides).to_json())
+    out = tmp_path / "shipped.safetensors"
+    code = palette.cli.main(
+        ["export", "--run", str(tiny_run), "--out", str(out), "--config", str(config_file)]
+    )
+    return code, out
+
+
+def test_palette_export_takes_the_sampling_schedule_of_a_config(
+    tiny_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    code, out = export_with_config(
+        tiny_run, photos, tmp_path, "model.diffusion.sample_schedule.num_steps=123"
+    )
+    assert code == 0
+    shipped, final = read_checkpoint(out), read_checkpoint(tiny_run / "final.safetensors")
+    assert shipped.config.diffusion.sample_schedule.num_steps == 123
+    assert (
+        dataclasses.replace(
+            shipped.config,
+            diffusion=dataclasses.replace(
+                shipped.config.diffusion, sample_schedule=final.config.diffusion.sample_schedule
+            ),
+        )
+        == final.config
+    )
+
+
+def test_palette_export_refuses_a_config_that_changes_more_than_sampling(
+    tiny_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    code, out = export_with_config(tiny_run, photos, tmp_path, "model.diffusion.loss=l1")
+    assert code == 2 and not out.exists()
+
+
 def test_a_new_run_can_start_from_shipped_weights_with_a_fresh_optimizer(
     tiny_run: Path, photos: Path, tmp_path: Path
 ) -> None:
@@ -322,6 +359,19 @@ def test_a_new_run_can_start_from_shipped_weights_with_a_fresh_optimizer(
     for name, tensor in trainer.ema.state_dict().items():
         assert torch.equal(tensor, expected[name].float()), name
     assert trainer.progress.step == 0 and not trainer.optimizer.state
+
+
+def test_weights_of_a_run_started_from_shipped_weights_count_their_earlier_steps(
+    tiny_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    shipped = tmp_path / "shipped.safetensors"
+    assert palette.cli.main(["export", "--run", str(tiny_run), "--out", str(shipped)]) == 0
+    out = tmp_path / "continued"
+    train(tiny_config(photos, f"init_weights={shipped}", "steps=2", "checkpoint_every=1"), out_dir=out)
+    assert read_checkpoint(out / "final.safetensors").metadata["step"] == "6"  # 4 shipped + 2
+    assert latest_checkpoint(out) == out / "checkpoints" / "step-0000002"  # the run counts from its start
+    resumed = load_training_checkpoint(out / "checkpoints" / "step-0000001", tiny_config(photos).model)
+    assert (resumed.progress.step, resumed.progress.trained_steps) == (1, 5)
 
 
 def test_init_weights_of_another_network_shape_are_refused(photos: Path, tmp_path: Path) -> None:
@@ -352,7 +402,7 @@ def test_a_run_resumed_from_an_earlier_checkpoint_never_prunes_its_own(tmp_path:
     def save(step: int, keep: int) -> None:
         save_training_checkpoint(
             tmp_path,
-            progress=Progress(step=step, examples_seen=step),
+            progress=TrainingProgress(step=step, examples_seen=step),
             model_config=tiny_model_config(),
             train_config={},
             network=network,

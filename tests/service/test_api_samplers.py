@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from model.fullres.defaults import default_steps
+from model.sampler_settings import SamplerKind
+
 
 def samplers(client: TestClient) -> dict[str, dict]:
     answer = client.get("/v1/samplers")
@@ -20,7 +23,7 @@ def test_every_sampler_is_listed_with_default_steps_for_every_task(client: TestC
         assert set(sampler["default_steps"]) == tasks
         assert all(steps >= 1 for steps in sampler["default_steps"].values())
     assert listed["ddpm"]["default_steps"]["colorize"] == 1000
-    assert listed["ddim"]["default_steps"]["restore"] < listed["ddim"]["default_steps"]["colorize"]
+    assert listed["ddim"]["default_steps"] == {task: default_steps(task, SamplerKind.DDIM) for task in tasks}
 
 
 def test_the_default_sampler_is_the_one_a_submission_without_a_sampler_gets(client: TestClient) -> None:
