@@ -34,9 +34,12 @@ _EDM = [
 _KARRAS = {"kind": "karras", "num_steps": 1000, "sigma_min": 0.002, "rho": 7.0}
 
 
-def _karras(sigma_max: float) -> list[str]:
-    schedule = json.dumps({**_KARRAS, "sigma_max": sigma_max})
-    return [f"model.diffusion.train_schedule={schedule}", f"model.diffusion.sample_schedule={schedule}"]
+def _karras(sigma_max: float, sample_sigma_max: float | None = None) -> list[str]:
+    """Karras levels up to ``sigma_max``; sampling from ``sample_sigma_max`` where it is lower (the
+    residual recipe's one-step estimate is best from sigma 5: model/weights/README.md)."""
+    train = json.dumps({**_KARRAS, "sigma_max": sigma_max})
+    sample = json.dumps({**_KARRAS, "sigma_max": sample_sigma_max or sigma_max})
+    return [f"model.diffusion.train_schedule={train}", f"model.diffusion.sample_schedule={sample}"]
 
 
 # Name -> (what it is, the overrides of the base config).
@@ -55,7 +58,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
             "model.diffusion.sigma_data=0.3",
             "model.diffusion.p_mean=-1.4",
             "model.diffusion.p_std=1.5",
-            *_karras(20.0),
+            *_karras(20.0, sample_sigma_max=5.0),
         ],
     ),
     "residual-att8": (
@@ -66,7 +69,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
             "model.diffusion.sigma_data=0.3",
             "model.diffusion.p_mean=-1.4",
             "model.diffusion.p_std=1.5",
-            *_karras(20.0),
+            *_karras(20.0, sample_sigma_max=5.0),
             "model.unet.attention_resolutions=[8]",
         ],
     ),

@@ -10,6 +10,8 @@ from rq.serializers import JSONSerializer
 
 from jobs.payload import FailureCode
 from jobs.store import JobStore, inputs_key, record_key, tombstone_key
+from model.fullres.defaults import default_steps
+from model.sampler_settings import SamplerKind
 
 
 def submit(client: TestClient, image_png: bytes) -> str:
@@ -28,7 +30,7 @@ def test_a_new_job_reports_its_request_input_and_submission_time(
     assert status["parameters"] == {
         "num_samples": 2,
         "sampler": "ddim",
-        "steps": 50,
+        "steps": default_steps("colorize", SamplerKind.DDIM),
         "eta": 0.0,
         "seed": 5,
         "options": {},
