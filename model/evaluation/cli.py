@@ -16,7 +16,7 @@ from model.sampling import SamplerKind, SamplerSettings
 from model.tasks import task_names
 from model.weights import resolve_weights
 
-DEFAULT_SAMPLER = "ddim:50"
+DEFAULT_SAMPLER = SamplerSettings()  # what a request that names no sampler runs, so the card scores it
 
 
 def parse_sampler(text: str) -> SamplerSettings:
@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--sampler",
         type=parse_sampler,
         action="append",
-        help=f"KIND[:STEPS[:ETA]], repeatable, one table row each (default: {DEFAULT_SAMPLER})",
+        help=(
+            "KIND[:STEPS[:ETA]], repeatable, one table row each "
+            f"(default: {DEFAULT_SAMPLER.kind.value}:{DEFAULT_SAMPLER.steps}, as a request naming none)"
+        ),
     )
     parser.add_argument(
         "--crops", type=positive, default=4, help="per photo: the centre + random crops (default: 4)"
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         weights=weights,
         data=args.data,
         tasks=args.tasks or (),
-        samplers=tuple(args.sampler or [parse_sampler(DEFAULT_SAMPLER)]),
+        samplers=tuple(args.sampler or [DEFAULT_SAMPLER]),
         samples=args.samples,
         crops=args.crops,
         crop_fraction=args.crop_fraction,
