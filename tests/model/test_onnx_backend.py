@@ -21,6 +21,7 @@ from model.runtime.backend import (
     Backend,
     OnnxRuntimeNetwork,
     OpenVinoNetwork,
+    batch_parts,
     cached_export,
     export_key,
     load_network,
@@ -89,6 +90,33 @@ def test_the_exported_network_outputs_what_pytorch_does_within_1e_4_at_any_batch
         actual = runner(*inputs)
         assert actual.shape == expected.shape
         assert (actual - expected).abs().max().item() < 1e-4, (batch, size)
+
+
+@pytest.mark.parametrize(("batch", "threads"), [(1, 2), (2, 2), (3, 2), (4, 2), (5, 3), (2, 8), (7, 1)])
+def test_a_batch_splits_into_one_contiguous_part_per_thread_of_near_equal_size(
+    batch: int, threads: int
+) -> None:
+    parts = batch_parts(batch, threads)
+    assert len(parts) == min(batch, threads)
+    assert [row for part in parts for row in range(batch)[part]] == list(range(batch))
+    sizes = [part.stop - part.start for part in parts]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_onnxruntime_splits_a_batch_across_its_threads_and_returns_the_whole_batchs_output(
+    network: PaletteUNet, config: ModelConfig, tmp_path: Path
+) -> None:
+    """Two threads run a batch of three as parts of two and one rows, each in a one-thread session;
+    the rows come back in order, equal to PyTorch's whole batch."""
+    require(Backend.ONNXRUNTIME)
+    runner = OnnxRuntimeNetwork(cached_export(network, config, tmp_path), threads=2)
+    inputs = network_inputs(3, 32, [0.1, 0.5, 0.9])
+    with torch.inference_mode():
+        expected = network(*inputs)
+    actual = runner(*inputs)
+    assert sorted(runner.sessions) == [1, 2]  # the split ran on the one-thread session
+    assert actual.shape == expected.shape
+    assert (actual - expected).abs().max().item() < 1e-4
 
 
 @pytest.mark.parametrize("backend", EXPORTED)
