@@ -20,9 +20,11 @@ class Settings(BaseSettings):
     queue: str = Field(default="palette", pattern=r"^[A-Za-z0-9_.-]+$")  # RQ queue the API submits to
     weights: Path | None = None  # workers' checkpoint; None: model.weights' default (bundled weights)
     device: str = "auto"  # workers: auto (CUDA if present), cpu, cuda, cuda:1, ...
-    # Workers on the CPU: what runs the network (auto: onnxruntime, or openvino's bf16 when asked; PyTorch on
-    # CUDA and wherever the package is missing) and with how many threads (None: torch's, all cores)
+    # Workers on the CPU: what runs the network (auto: openvino's bf16 on CPUs with native bf16, else
+    # onnxruntime's fp32; PyTorch on CUDA and wherever the package is missing), in which precision (auto:
+    # that choice; fp32: the exact mode anywhere) and with how many threads (None: torch's, all cores)
     backend: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     threads: int | None = Field(default=None, ge=1)
 
     # Uploads: the byte limit is enforced while streaming, the pixel limits from the image header

@@ -19,6 +19,7 @@ from model.fullres.defaults import default_steps
 from model.fullres.run import job_plan, run_task
 from model.pipeline import PalettePipeline, Precision, RuntimeOptions, resolve_device
 from model.runtime.backend import Backend
+from model.runtime.options import DEFAULT_PRECISION_HELP
 from model.sampling import SamplerKind, SamplerSettings
 from model.tasks import TaskInputError, get_task, task_names
 from model.weights import resolve_weights
@@ -41,13 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="sample k uses seed + k; random when omitted")
     parser.add_argument("--weights", help="checkpoint (default: $PALETTE_WEIGHTS, else the bundled weights)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument(
-        "--precision", choices=[p.value for p in Precision], help="default: bf16 on CUDA, fp32 on CPU"
-    )
+    parser.add_argument("--precision", choices=[p.value for p in Precision], help=DEFAULT_PRECISION_HELP)
     parser.add_argument(
         "--backend",
         choices=[b.value for b in Backend],
-        help="what runs the network on the CPU (default: onnxruntime; openvino for --precision bf16)",
+        help="what runs the network on the CPU (default: openvino for bf16, else onnxruntime)",
     )
     parser.add_argument("--threads", type=int, help="the network runtime's threads (default: all cores)")
     parser.add_argument("--out", required=True, type=Path)

@@ -24,6 +24,7 @@ from model.config import (
     ScheduleKind,
     Target,
 )
+from model.runtime import options as runtime_options
 from model.runtime.backend import CACHE_ENV
 from palette.up import RedisServer
 
@@ -75,6 +76,18 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop(CACHE_ENV, None)
     else:
         os.environ[CACHE_ENV] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def exact_cpu_sampling() -> Iterator[None]:
+    """Sampling on the CPU runs the exact fp32 mode on every machine, so that expected outputs hold on
+    CPUs with native bf16 too (where the default would be OpenVINO's bf16): in this process through the
+    probe, in the workers the tests start through PALETTE_PRECISION. Tests of the choice itself patch the
+    probe back."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime_options, "native_bf16_cpu", lambda: False)
+        patch.setenv("PALETTE_PRECISION", "fp32")
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         choices=["auto", "torch", "onnxruntime", "openvino"],
-        help="what runs the network on the CPU (PALETTE_BACKEND; auto: onnxruntime)",
+        help="what runs the network on the CPU (PALETTE_BACKEND; auto: see --precision)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="PALETTE_PRECISION; auto: bf16 (openvino) on CPUs with native bf16, else fp32 (onnxruntime)",
     )
     parser.add_argument("--threads", type=int, help="the network runtime's threads (PALETTE_THREADS)")
     parser.add_argument("--weights", help="checkpoint (PALETTE_WEIGHTS, else the bundled weights)")
@@ -53,6 +58,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "max_wait_seconds": args.max_wait,
         "device": args.device,
         "backend": args.backend,
+        "precision": args.precision,
         "threads": args.threads,
         "weights": args.weights,
         "redis_url": args.redis_url,

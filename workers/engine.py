@@ -27,6 +27,7 @@ from model.fullres.jobs import output_size
 from model.fullres.run import job_plan, run_task
 from model.pipeline import PalettePipeline, RuntimeOptions, resolve_device
 from model.runtime.backend import Backend
+from model.runtime.precision import Precision
 from model.runtime.progress import Progress
 from model.sampling import SamplerSettings, sampler_levels
 from model.tasks import Task, TaskInputError, get_task
@@ -79,7 +80,10 @@ class SamplingEngine:
         started = time.perf_counter()
         device = resolve_device(settings.device)
         backend = None if settings.backend == "auto" else Backend(settings.backend)
-        options = RuntimeOptions.for_device(device, backend=backend, threads=settings.threads)
+        precision = None if settings.precision == "auto" else Precision(settings.precision)
+        options = RuntimeOptions.for_device(
+            device, precision=precision, backend=backend, threads=settings.threads
+        )
         pipeline = PalettePipeline.from_checkpoint(resolve_weights(settings.weights), device, options=options)
         fitting = pipeline.max_batch_size()  # measured before warm-up: captured graphs keep their memory
         max_batch = min(settings.max_batch, fitting)

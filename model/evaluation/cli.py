@@ -12,6 +12,7 @@ from model.evaluation.heldout import CROP_FRACTION
 from model.evaluation.inception import INCEPTION_ENV, resolve_inception
 from model.evaluation.report import write_report
 from model.pipeline import Precision
+from model.runtime.options import DEFAULT_PRECISION_HELP
 from model.sampling import SamplerKind, SamplerSettings
 from model.tasks import task_names
 from model.weights import resolve_weights
@@ -106,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument(
-        "--precision", choices=[p.value for p in Precision], help="default: bf16 on CUDA, fp32 on CPU"
+        "--precision",
+        choices=[p.value for p in Precision],
+        help=DEFAULT_PRECISION_HELP,
     )
     parser.add_argument(
         "--inception",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+import importlib.util
 from dataclasses import dataclass
 
 import torch
 
 from model.runtime.backend import Backend
-from model.runtime.precision import Precision, check_precision, default_precision
+from model.runtime.precision import Precision, check_precision, default_precision, native_bf16_cpu
 
 CUDA_MAX_BATCH = 128  # 8 power-of-two buckets: 8 compilations and graphs at most
 CPU_MAX_BATCH = 8  # throughput on a few cores stops growing well before this; latency does not
@@ -28,6 +29,20 @@ def powers_of_two(largest: int) -> tuple[int, ...]:
     while sizes[-1] * 2 <= largest:
         sizes.append(sizes[-1] * 2)
     return tuple(sizes)
+
+
+# What a command line says of --precision left out.
+DEFAULT_PRECISION_HELP = "default: bf16 on CUDA and (OpenVINO) on CPUs with native bf16, else fp32"
+
+
+def default_cpu_sampling_precision(backend: Backend | None) -> Precision:
+    """bf16 where the CPU multiplies it natively and OpenVINO (the runtime that runs it) is installed and
+    not ruled out by ``backend``; fp32 (exact) everywhere else. bf16 scored as fp32 on every task of the
+    model card's evaluation (model/weights/README.md, within 0.03 dB PSNR and 0.01 perceptual distance) at
+    3.2-3.9x the speed of PyTorch fp32 (benchmarks/RESULTS.md)."""
+    if backend not in (None, Backend.OPENVINO) or not native_bf16_cpu():
+        return Precision.FP32
+    return Precision.BF16 if importlib.util.find_spec(Backend.OPENVINO.package) else Precision.FP32
 
 
 @dataclass(frozen=True)
@@ -80,11 +95,11 @@ class RuntimeOptions:
     ) -> RuntimeOptions:
         """CUDA: bf16 autocast, NHWC, compiled, one CUDA graph per power-of-two bucket.
 
-        CPU: fp32 through ONNX Runtime (benchmarks/RESULTS.md: faster than PyTorch eager, equal within
-        float32 rounding); ``precision`` bf16 through OpenVINO's bf16 (opt-in: fast only on CPUs with native
-        bf16, AVX512-BF16 or AMX, and its effect on quality is not evaluated). With the PyTorch backend
-        (and as the fallback when the package is absent): NHWC, eager (NHWC was 1.2-1.4x faster and exact;
-        compiling was no faster and takes minutes)."""
+        CPU: bf16 through OpenVINO where the CPU has native bf16 and OpenVINO is installed
+        (:func:`default_cpu_sampling_precision`), else fp32 through ONNX Runtime (benchmarks/RESULTS.md:
+        faster than PyTorch eager, equal within float32 rounding); ``precision`` fp32 asks for the exact mode
+        anywhere. With the PyTorch backend (and as the fallback when the package is absent): fp32, NHWC,
+        eager (NHWC was 1.2-1.4x faster and exact; compiling was no faster and takes minutes)."""
         if device.type == "cuda":
             if backend not in (None, Backend.TORCH):
                 raise ValueError(f"the {backend} backend runs on the CPU; {device} runs PyTorch")
@@ -98,7 +113,8 @@ class RuntimeOptions:
                 backend=backend or Backend.TORCH,
                 threads=threads,
             )
-        precision = precision or default_precision(device)
+        if precision is None:
+            precision = default_cpu_sampling_precision(backend)
         if backend is None:
             backend = Backend.ONNXRUNTIME if precision is Precision.FP32 else Backend.OPENVINO
         return cls(precision=precision, channels_last=True, backend=backend, threads=threads)

@@ -271,3 +271,13 @@ def test_a_stock_rq_worker_refuses_palette_jobs_with_an_explanation(
     answer = status(job_id)
     assert answer["status"] == "failed"
     assert "must be run by `palette worker`" in answer["error"]
+
+
+def test_the_worker_runs_the_network_in_the_precision_and_runtime_its_settings_name(
+    make_worker: Callable[..., BatchWorker],
+) -> None:
+    """PALETTE_PRECISION / --precision and PALETTE_BACKEND / --backend reach the runtime options
+    (PyTorch here: OpenVINO's threads must not start inside the test process)."""
+    pipeline = make_worker(backend="torch", precision="bf16").engine.pipeline
+    assert (pipeline.backend.value, pipeline.precision.value) == ("torch", "bf16")
+    assert make_worker(backend="torch", precision="fp32").engine.pipeline.precision.value == "fp32"
