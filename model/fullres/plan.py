@@ -70,6 +70,18 @@ class Tiling:
         """Tiles covering a ``height`` x ``width`` image."""
         return len(self.starts(height)) * len(self.starts(width))
 
+    def count_generating(self, generate: np.ndarray) -> int:
+        """Tiles of an image that hold a pixel to generate (``generate``: (H, W) bool, True = generate):
+        the ones :class:`model.fullres.tiling.TiledNetwork` runs. A tile of known pixels only is skipped:
+        the sampler puts known pixels back after every step, so its output could only ever reach them."""
+        height, width = generate.shape
+        side_h, side_w = self.tile_length(height), self.tile_length(width)
+        return sum(
+            bool(generate[top : top + side_h, left : left + side_w].any())
+            for top in self.starts(height)
+            for left in self.starts(width)
+        )
+
 
 @dataclass(frozen=True)
 class Box:
@@ -135,19 +147,19 @@ def coarse_size(width: int, height: int, resolution: int, align: int) -> tuple[i
 
 @dataclass(frozen=True)
 class Pass:
-    """One sampling pass of a job: a ``height`` x ``width`` region, ``steps`` network evaluations."""
+    """One sampling pass of a job: a ``height`` x ``width`` region, ``steps`` network evaluations of its
+    ``tiles`` tiles (those holding a pixel to generate, :meth:`Tiling.count_generating`)."""
 
     name: str  # "full", "coarse", "refine"
     height: int
     width: int
     steps: int
+    tiles: int
 
-    def tiles(self, tiling: Tiling) -> int:
-        return tiling.count(self.height, self.width)
-
-    def cost(self, tiling: Tiling) -> int:
+    @property
+    def cost(self) -> int:
         """Tile-steps for one sample."""
-        return self.steps * self.tiles(tiling)
+        return self.steps * self.tiles
 
 
 @dataclass(frozen=True)
@@ -159,7 +171,7 @@ class JobPlan:
     @property
     def cost(self) -> int:
         """Tile-steps of the whole job: samples x the passes' steps x tiles."""
-        return self.samples * sum(p.cost(self.tiling) for p in self.passes)
+        return self.samples * sum(p.cost for p in self.passes)
 
 
 @dataclass(frozen=True)
@@ -215,18 +227,24 @@ def plan_job(
     """
     passes: tuple[Pass, ...]
     if task == "colorize":
-        passes = (Pass("coarse", resolution, resolution, steps),)
+        passes = (Pass("coarse", resolution, resolution, steps, tiling.count(resolution, resolution)),)
     elif geometry.generate is None:
-        passes = (Pass("full", geometry.height, geometry.width, steps_run(steps, start)),)
+        every_tile = tiling.count(geometry.height, geometry.width)
+        passes = (Pass("full", geometry.height, geometry.width, steps_run(steps, start), every_tile),)
     else:
+        generate = geometry.generate
         coarse = coarse_size(geometry.width, geometry.height, resolution, tiling.align)
         if coarse is None:
-            passes = (Pass("full", geometry.height, geometry.width, steps),)
+            tiles = tiling.count_generating(generate)
+            passes = (Pass("full", geometry.height, geometry.width, steps, tiles),)
         else:
-            box = refine_box(geometry.generate, margin=refine_margin(tiling), minimum=tiling.tile)
+            box = refine_box(generate, margin=refine_margin(tiling), minimum=tiling.tile)
+            # The coarse canvas is one tile (its longer side is the model's resolution): never skipped.
+            coarse_tiles = tiling.count(coarse[1], coarse[0])
+            refine_tiles = tiling.count_generating(generate[box.slices])
             passes = (
-                Pass("coarse", coarse[1], coarse[0], steps),
-                Pass("refine", box.height, box.width, steps_run(steps, refine_start)),
+                Pass("coarse", coarse[1], coarse[0], steps, coarse_tiles),
+                Pass("refine", box.height, box.width, steps_run(steps, refine_start), refine_tiles),
             )
     return JobPlan(passes=passes, samples=samples, tiling=tiling)
 

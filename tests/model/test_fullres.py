@@ -116,9 +116,46 @@ def test_tiles_are_evaluated_in_batches_of_at_most_max_tiles_and_counted() -> No
     counted: list[int] = []
     tiling = Tiling(tile=32, overlap=8, align=4)
     tiled = TiledNetwork(network, tiling, max_tiles=5, on_tiles=counted.append)
-    image, mask = torch.zeros(2, 3, 70, 90), torch.zeros(2, 1, 70, 90)
+    image, mask = torch.zeros(2, 3, 70, 90), torch.ones(2, 1, 70, 90)
     tiled(image, mask, image, torch.ones(2))
     assert max(sizes) == 5 and sum(sizes) == 2 * tiling.count(70, 90) == sum(counted)
+
+
+class LocalMean:
+    """A network whose output at a pixel depends on its tile's neighbourhood (a 5x5 mean), not on the mask:
+    tiles and their blending change its output, skipping tiles must not."""
+
+    def __call__(self, source: Tensor, mask: Tensor, y_t: Tensor, gamma: Tensor) -> Tensor:
+        mean = torch.nn.functional.avg_pool2d(y_t + source, 5, stride=1, padding=2)
+        return mean * gamma[:, None, None, None]
+
+
+def test_tiles_of_known_pixels_only_are_skipped_and_no_pixel_to_generate_changes() -> None:
+    """A frame to generate around a known centre (uncropping every side): the centre's tiles never run,
+    the plan counts exactly the tiles that do, and every pixel to generate is what running all tiles gives."""
+    tiling = Tiling(tile=32, overlap=8, align=4)
+    height, width = 120, 150
+    generate = np.ones((height, width), dtype=bool)
+    generate[30:90, 35:115] = False
+    generator = torch.Generator().manual_seed(0)
+    source, y_t = (torch.randn(2, 3, height, width, generator=generator) for _ in range(2))
+    gamma = torch.tensor([0.3, 0.7])
+    counted: list[int] = []
+    skipping = TiledNetwork(LocalMean(), tiling, max_tiles=4, on_tiles=counted.append)
+    mask = torch.from_numpy(generate).float()[None, None].expand(2, 1, -1, -1)
+    output = skipping(source, mask, y_t, gamma)
+    every_tile = TiledNetwork(LocalMean(), tiling, max_tiles=4)(source, torch.ones_like(mask), y_t, gamma)
+    assert sum(counted) == 2 * tiling.count_generating(generate) < 2 * tiling.count(height, width)
+    pixels = torch.from_numpy(generate)[None, None].expand_as(output)
+    assert torch.equal(output[pixels], every_tile[pixels])
+
+
+def test_a_batch_with_nothing_to_generate_runs_no_tile() -> None:
+    counted: list[int] = []
+    tiled = TiledNetwork(LocalMean(), Tiling(tile=32, overlap=8, align=4), on_tiles=counted.append)
+    image = torch.ones(1, 3, 70, 90)
+    output = tiled(image, torch.zeros(1, 1, 70, 90), image, torch.ones(1))
+    assert counted == [] and output.shape == image.shape
 
 
 # Samplers at any size
@@ -261,3 +298,19 @@ def test_progress_counts_tiles_times_steps_up_to_the_jobs_cost(
     assert [p.name for p in plan.passes] == ["coarse", "refine"]
     assert reports[-1] == (plan.cost, plan.cost)
     assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+
+
+def test_progress_of_an_uncropping_counts_only_the_tiles_that_run(
+    tiny: PalettePipeline, photo: np.ndarray
+) -> None:
+    """Every side of a 128x96 upload: the refinement's box is the whole 256x192 canvas, whose tiles inside
+    the upload are skipped; the plan's cost is what the run reports."""
+    image = photo_of(photo, 128, 96)
+    task = get_task("uncrop")
+    plan = job_plan(tiny, task, image, None, {"sides": "all"}, DDIM, 1)
+    refine = plan.passes[-1]
+    assert refine.name == "refine" and refine.tiles < plan.tiling.count(refine.height, refine.width)
+    reports: list[tuple[int, int]] = []
+    run_task(tiny, task, image, None, {"sides": "all"}, DDIM, [1], progress=lambda *r: reports.append(r))
+    done = [report[0] for report in reports]
+    assert done[-1] == plan.cost and done.count(plan.cost) == 1  # (the count is capped at the cost)
