@@ -17,6 +17,7 @@ from typing import Any
 from model.config import ModelConfig, from_dict
 from model.data.dataset import task_probabilities
 from model.runtime.precision import Precision
+from model.sampling import SamplerKind
 from model.tasks import get_task
 
 
@@ -87,8 +88,9 @@ class EvalConfig:
     images_per_task: int = 2
     # DDIM samples per row, drawn with the EMA weights.
     samples_per_image: int = 2
-    # DDIM steps per sample (deterministic, eta = 0).
-    sampler_steps: int = 50
+    # DDIM steps per sample (deterministic, eta = 0); default: what a request naming no sampler runs (the
+    # one-step estimate), the setting the model card's evaluation supports for the residual recipe.
+    sampler_steps: int = SamplerKind.DDIM.default_steps
     # Examples per task for the validation loss (fixed crops, noise and noise levels).
     loss_examples_per_task: int = 16
 
