@@ -71,8 +71,7 @@ def main() -> None:
             seeds = list(range(args.samples))
             plan = job_plan(pipeline, task, image, mask, {}, settings, len(seeds))
             passes = " + ".join(
-                f"{p.name} {p.width}x{p.height}: {p.steps} x {p.tiles} tiles"
-                for p in plan.passes
+                f"{p.name} {p.width}x{p.height}: {p.steps} x {p.tiles} tiles" for p in plan.passes
             )
             seconds = float("nan")
             output = "-"

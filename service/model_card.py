@@ -18,14 +18,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from model.sampler_settings import SamplerSettings
 from model.tasks import get_task, task_names
-from service.schemas import DEFAULT_SAMPLER, ModelEvaluation, ModelInfo, TaskScore
+from service.schemas import ModelEvaluation, ModelInfo, TaskScore
 
 REPORT = Path("eval") / "report.json"  # beside the weights, as `palette eval --out` writes it
 MEASURE = (
     "fd_effnetlite0"  # compared with the baselines: Fréchet distance of EfficientNet features (lower: better)
 )
-SERVICE_SAMPLER = f"{DEFAULT_SAMPLER.value}:{DEFAULT_SAMPLER.default_steps}"  # what a default request runs
+_DEFAULT = SamplerSettings()  # what a request naming no sampler runs
+SERVICE_SAMPLER = f"{_DEFAULT.kind.value}:{_DEFAULT.steps}"
 _MAX_HEADER_BYTES = 100 * 2**20
 
 

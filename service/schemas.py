@@ -16,7 +16,7 @@ from model.sampler_settings import SamplerKind, SamplerSettings
 from model.tasks import Task
 
 UPLOAD_FIELDS = ("image", "mask")
-DEFAULT_SAMPLER = SamplerKind.DDIM  # of a submission (and of an estimate) that names none
+DEFAULT_SAMPLER = SamplerSettings().kind  # of a submission (and of an estimate) that names none
 FORM_MEDIA_TYPE = "multipart/form-data"  # what every task endpoint takes
 
 
