@@ -286,8 +286,10 @@ function applyLimits(found) {
   setRange(page.steps, found.steps);
   setRange(page.eta, found.eta);
   setRange(page.seed, found.seed);
-  // The server's default number of samples, unless the person has chosen one already.
-  if (!page.numSamples.dataset.touched && found.num_samples.default !== undefined) {
+  // The server's default number of samples, unless the person has chosen one already or is typing one now
+  // (the limits may arrive mid-keystroke: replacing the value then would splice the two, '2' + '1' = '21').
+  const typing = document.activeElement === page.numSamples;
+  if (!page.numSamples.dataset.touched && !typing && found.num_samples.default !== undefined) {
     page.numSamples.value = String(found.num_samples.default);
   }
   estimateSoon();
