@@ -70,17 +70,23 @@ class Tiling:
         """Tiles covering a ``height`` x ``width`` image."""
         return len(self.starts(height)) * len(self.starts(width))
 
-    def count_generating(self, generate: np.ndarray) -> int:
-        """Tiles of an image that hold a pixel to generate (``generate``: (H, W) bool, True = generate):
-        the ones :class:`model.fullres.tiling.TiledNetwork` runs. A tile of known pixels only is skipped:
-        the sampler puts known pixels back after every step, so its output could only ever reach them."""
+    def generating_tiles(self, generate: np.ndarray) -> list[tuple[int, int]]:
+        """(row, column) indices of the tiles of an image that hold a pixel to generate (``generate``: (H, W)
+        bool, True = generate), in row-major order: the ones :class:`model.fullres.tiling.TiledNetwork`
+        runs. A tile of known pixels only is skipped: the sampler puts known pixels back after every step, so
+        its output could only ever reach them."""
         height, width = generate.shape
         side_h, side_w = self.tile_length(height), self.tile_length(width)
-        return sum(
-            bool(generate[top : top + side_h, left : left + side_w].any())
-            for top in self.starts(height)
-            for left in self.starts(width)
-        )
+        return [
+            (i, j)
+            for i, top in enumerate(self.starts(height))
+            for j, left in enumerate(self.starts(width))
+            if generate[top : top + side_h, left : left + side_w].any()
+        ]
+
+    def count_generating(self, generate: np.ndarray) -> int:
+        """How many tiles :meth:`generating_tiles` finds: what a pass over ``generate`` costs per step."""
+        return len(self.generating_tiles(generate))
 
 
 @dataclass(frozen=True)

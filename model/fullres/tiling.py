@@ -126,24 +126,6 @@ class TiledNetwork:
             self._weights[key] = (row_windows, col_windows, total.reciprocal())
         return self._weights[key]
 
-    @staticmethod
-    def _generating_places(
-        mask: Tensor, rows: tuple[int, ...], cols: tuple[int, ...], tile_h: int, tile_w: int
-    ) -> list[tuple[int, int, int]]:
-        """(example, row, column) of the tiles that hold a pixel to generate (in the unpadded ``mask``), as
-        :meth:`Tiling.count_generating` counts them. Skipping the others changes no generated pixel: every
-        tile covering such a pixel runs, so its blended output and its normalisation are as without
-        skipping, and the known pixels the skipped tiles alone cover are put back by the sampler."""
-        holds = torch.stack(
-            [
-                (mask[:, 0, top : top + tile_h, left : left + tile_w] > 0.5).flatten(1).any(1)
-                for top in rows
-                for left in cols
-            ],
-            dim=1,
-        ).view(mask.shape[0], len(rows), len(cols))
-        return [(b, i, j) for b, i, j in holds.nonzero().tolist()]
-
     def __call__(self, source: Tensor, mask: Tensor, y_t: Tensor, gamma: Tensor) -> Tensor:
         batch, _, height, width = y_t.shape
         padded_h, padded_w = self.tiling.padded(height), self.tiling.padded(width)
@@ -158,7 +140,11 @@ class TiledNetwork:
             return torch.cat(outputs)[:, :, :height, :width]
         tile_h, tile_w = self.tiling.tile_length(height), self.tiling.tile_length(width)
         row_windows, col_windows, inverse_total = self._blend_weights(height, width, y_t.device)
-        places = self._generating_places(mask[:, :, :height, :width], rows, cols, tile_h, tile_w)
+        # Only the tiles holding a pixel to generate (Tiling.generating_tiles): every tile covering such a
+        # pixel runs, so its blended output and its normalisation are as without skipping, and the known
+        # pixels the skipped tiles alone cover are put back by the sampler.
+        to_generate = (mask[:, 0, :height, :width] > 0.5).cpu().numpy()
+        places = [(b, i, j) for b in range(batch) for i, j in self.tiling.generating_tiles(to_generate[b])]
         if not places:  # every pixel known: whatever the output, the sampler puts them back
             return torch.zeros_like(y_t[:, :, :height, :width])
         blended: Tensor | None = None
