@@ -83,3 +83,15 @@ def test_load_quick_runs_clients_through_the_service_with_batching_on_and_off(tm
         assert result["images"] == 32 and result["p50_s"] <= result["p95_s"] <= result["p99_s"]
         assert result["images_per_s"] > 0 and result["raw_images_per_s"] > 0
         assert 0 < result["busy_percent"] <= 100
+
+
+def test_fullres_quick_times_every_task_under_each_runtime_configuration() -> None:
+    output = run("fullres.py", "--samples", "1")
+    header, rows = table_rows(output)
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    assert columns[-3:] == ["fp32+cl", "fp32+ort", "default"]
+    assert [row[0] for row in rows] == ["restore", "colorize", "inpaint", "uncrop"]
+    for row in rows:
+        timings = row[-3:]
+        assert timings[0].endswith("(1.00x)")  # the first configuration is the unit
+        assert all(float(cell.split()[0]) > 0 for cell in timings)
