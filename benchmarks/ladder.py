@@ -35,13 +35,15 @@ _KARRAS = {"kind": "karras", "num_steps": 1000, "sigma_min": 0.002, "rho": 7.0}
 
 
 def _karras(sigma_max: float, sample_sigma_max: float | None = None) -> list[str]:
-    """Karras levels up to ``sigma_max``; sampling from ``sample_sigma_max`` where it is lower (the
-    residual recipe's one-step estimate is best from sigma 5: model/weights/README.md)."""
+    """Karras levels up to ``sigma_max`` for training, ``sample_sigma_max`` (default the same) for sampling:
+    the residual recipe's one-step estimate was best from sigma 5 until training visited the first sampling
+    level itself, then from sigma 80, where the start is pure noise (model/weights/README.md)."""
     train = json.dumps({**_KARRAS, "sigma_max": sigma_max})
     sample = json.dumps({**_KARRAS, "sigma_max": sample_sigma_max or sigma_max})
     return [f"model.diffusion.train_schedule={train}", f"model.diffusion.sample_schedule={sample}"]
 
 
+DEFAULT_VARIANT = "residual-start"  # the recipe of configs/residual-64.json
 # Name -> (what it is, the overrides of the base config).
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "paper": ("the paper's: v-prediction, its linear schedules, levels uniform", []),
@@ -59,6 +61,18 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
             "model.diffusion.p_mean=-1.4",
             "model.diffusion.p_std=1.5",
             *_karras(20.0, sample_sigma_max=5.0),
+        ],
+    ),
+    "residual-start": (
+        "residual, 1/8 of the examples at the first sampling level, sampled from sigma 80 (the default)",
+        [
+            *_EDM,
+            "model.diffusion.target=residual",
+            "model.diffusion.sigma_data=0.3",
+            "model.diffusion.p_mean=-1.4",
+            "model.diffusion.p_std=1.5",
+            *_karras(20.0, sample_sigma_max=80.0),
+            "model.diffusion.start_level_fraction=0.125",
         ],
     ),
     "residual-att8": (

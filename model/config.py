@@ -129,6 +129,10 @@ class DiffusionConfig:
     p_std: float = 1.2  # log_normal only
     loss_weighting: LossWeighting = LossWeighting.UNIFORM
     min_snr_gamma: float = 5.0  # min_snr only
+    # Share of training examples drawn at the sampling schedule's noisiest level instead: every sample
+    # starts there from pure noise, and the one-step estimate (DDIM-1) is the network at that level alone,
+    # which ln(sigma) ~ N(p_mean, p_std^2) visits almost never (Lin et al. 2024 on the first step).
+    start_level_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.preconditioning is Preconditioning.EDM and self.prediction is not Prediction.Y0:
@@ -137,6 +141,8 @@ class DiffusionConfig:
             raise ValueError("the EDM loss weighting is defined on the y0 error: set prediction to 'y0'")
         if self.sigma_data <= 0:
             raise ValueError(f"sigma_data must be positive, got {self.sigma_data}")
+        if not 0.0 <= self.start_level_fraction <= 1.0:
+            raise ValueError(f"start_level_fraction must be in [0, 1], got {self.start_level_fraction}")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 gamma is drawn per example either as Palette (and WaveGrad) do, a level t uniform over the schedule, then
 gamma uniform between gamma_t and gamma_{t-1}, so the network learns a continuum of noise levels, not N of
 them; or as EDM does, ln(sigma) normal with sigma = sqrt((1-g)/g), which spends the examples on the middle
-and low noise levels where a restoration's detail is decided instead of on near-pure noise.
+and low noise levels where a restoration's detail is decided instead of on near-pure noise. Either way a
+share of the examples may instead sit at the level every sampler starts from (``start_level_fraction``),
+so that the first step, and with it the one-step estimate, is trained as often as it is used.
 Only the pixels to generate (mask = 1) are noised and scored: known pixels stay clean, exactly as the
 samplers keep them. What is diffused is the image or its residual over the source (:mod:`.target`).
 """
@@ -32,8 +34,20 @@ class TrainingObjective:
         levels = gammas(config.train_schedule)
         # gamma_0 = 1 prepended, so that level t draws from [gamma_t, gamma_{t-1}] for every t in 1..N.
         self.levels = torch.cat([torch.ones(1, dtype=torch.float64), levels]).to(device)
+        self.start_level = gammas(config.sample_schedule)[-1].to(device)
 
     def sample_gamma(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
+        """Per-example gamma (B,), float64: the configured distribution, then a ``start_level_fraction``
+        share moved to the sampling schedule's noisiest level. Without that share no extra random number is
+        drawn, so runs of older configs resume on the same stream."""
+        gamma = self._distributed_gamma(batch, generator)
+        fraction = self.config.start_level_fraction
+        if fraction == 0.0:
+            return gamma
+        at_start = torch.rand(batch, device=gamma.device, dtype=torch.float64, generator=generator) < fraction
+        return torch.where(at_start, self.start_level, gamma)
+
+    def _distributed_gamma(self, batch: int, generator: torch.Generator | None) -> Tensor:
         device = self.levels.device
         if self.config.noise_levels is NoiseLevels.LOG_NORMAL:
             normal = torch.randn(batch, device=device, dtype=torch.float64, generator=generator)

@@ -36,8 +36,8 @@ def test_every_variant_changes_the_recipe_and_nothing_else(ladder: ModuleType) -
         assert (config.model == base.model) == (name == "paper"), name
 
 
-def test_the_residual_variant_is_the_recipe_of_the_default_config(ladder: ModuleType) -> None:
-    residual = TrainConfig.load(ladder.BASE_CONFIG, ladder.VARIANTS["residual"][1]).model
+def test_the_default_variant_is_the_recipe_of_the_default_config(ladder: ModuleType) -> None:
+    residual = TrainConfig.load(ladder.BASE_CONFIG, ladder.VARIANTS[ladder.DEFAULT_VARIANT][1]).model
     default = TrainConfig.load(REPO / "configs" / "residual-64.json").model
     assert residual == default
     assert default.diffusion.target is Target.RESIDUAL

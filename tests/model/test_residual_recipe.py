@@ -119,6 +119,21 @@ def test_log_normal_noise_levels_have_the_configured_log_sigma_mean_and_spread()
     assert log_sigma.std().item() == pytest.approx(1.5, abs=0.02)
 
 
+def test_a_start_level_fraction_puts_that_share_of_examples_at_the_first_sampling_level() -> None:
+    config = dataclasses.replace(EDM_RESIDUAL, start_level_fraction=0.25)
+    objective = TrainingObjective(config)
+    gamma = objective.sample_gamma(100_000, torch.Generator().manual_seed(0))
+    first_sampling_level = gammas(config.sample_schedule)[-1]
+    assert (gamma == first_sampling_level).double().mean().item() == pytest.approx(0.25, abs=0.01)
+
+
+def test_without_a_start_level_fraction_the_noise_levels_are_drawn_as_before() -> None:
+    plain = TrainingObjective(EDM_RESIDUAL).sample_gamma(64, torch.Generator().manual_seed(3))
+    normal = torch.randn(64, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    expected = 1.0 / (1.0 + (EDM_RESIDUAL.p_mean + EDM_RESIDUAL.p_std * normal).exp() ** 2)
+    torch.testing.assert_close(plain, expected)
+
+
 def test_min_snr_weight_caps_the_signal_to_noise_ratio_of_a_v_prediction() -> None:
     config = DiffusionConfig(prediction=Prediction.V, loss_weighting=LossWeighting.MIN_SNR)
     snr = torch.tensor([0.1, 1.0, 5.0, 100.0], dtype=torch.float64)
