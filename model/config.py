@@ -43,6 +43,13 @@ class Target(enum.StrEnum):
     RESIDUAL = "residual"  # y_0 minus the task's classical prior (predict-and-refine; ResShift, I2SB)
 
 
+class Prior(enum.StrEnum):
+    """The classical fill of the unknown pixels that a residual model refines (:mod:`model.tasks.prior`)."""
+
+    TELEA = "telea"  # OpenCV's fast-marching fill: creases along a square hole's diagonals (an X)
+    SMOOTHED_TELEA = "smoothed_telea"  # Telea's fill blended, deeper into the hole, towards its own blur
+
+
 class Preconditioning(enum.StrEnum):
     """How the raw network is wrapped before its output becomes a prediction."""
 
@@ -122,6 +129,7 @@ class DiffusionConfig:
     prediction: Prediction = Prediction.EPS
     loss: LossType = LossType.L2
     target: Target = Target.IMAGE
+    prior: Prior = Prior.TELEA  # residual only: how the unknown pixels of the source are filled
     preconditioning: Preconditioning = Preconditioning.NONE
     sigma_data: float = 0.5  # EDM only: the standard deviation of what is diffused (image or residual)
     noise_levels: NoiseLevels = NoiseLevels.SCHEDULE
@@ -133,6 +141,11 @@ class DiffusionConfig:
     # starts there from pure noise, and the one-step estimate (DDIM-1) is the network at that level alone,
     # which ln(sigma) ~ N(p_mean, p_std^2) visits almost never (Lin et al. 2024 on the first step).
     start_level_fraction: float = 0.0
+
+    @property
+    def source_prior(self) -> Prior | None:
+        """The classical prior the network's source is replaced by: a residual model's, none otherwise."""
+        return self.prior if self.target is Target.RESIDUAL else None
 
     def __post_init__(self) -> None:
         if self.preconditioning is Preconditioning.EDM and self.prediction is not Prediction.Y0:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from model.checkpoint import build_network, read_checkpoint
-from model.config import ModelConfig, Target
+from model.config import DiffusionConfig, ModelConfig
 from model.imaging import images_to_tensor, masks_to_tensor, tensor_to_images
 from model.nn import PaletteUNet
 from model.runtime.backend import Backend
@@ -52,12 +52,13 @@ class Conditioning:
     mask: np.ndarray
 
 
-def network_source(condition: Conditioning, target: Target) -> np.ndarray:
+def network_source(condition: Conditioning, diffusion: DiffusionConfig) -> np.ndarray:
     """What the network is conditioned on: the task's source, or for a residual model the classical prior
     it refines (idempotent, so a source that already is the prior stays as it is)."""
-    if target is Target.RESIDUAL:
-        return classical_prior(condition.source, condition.mask)
-    return condition.source
+    prior = diffusion.source_prior
+    if prior is None:
+        return condition.source
+    return classical_prior(condition.source, condition.mask, prior)
 
 
 class PalettePipeline:
@@ -137,8 +138,8 @@ class PalettePipeline:
                 raise ValueError(
                     f"source must be {self.resolution}x{self.resolution}x3, got {condition.source.shape}"
                 )
-        target = self.config.diffusion.target
-        source = images_to_tensor([network_source(c, target) for c in conditions], self.device)
+        diffusion = self.config.diffusion
+        source = images_to_tensor([network_source(c, diffusion) for c in conditions], self.device)
         mask = masks_to_tensor([c.mask for c in conditions], self.device)
         noise = PerExampleNoise(seeds, self.device)
         samples = self.sampler.sample(source, mask, noise, settings, progress)

@@ -21,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from model.config import Prior
 from model.imaging import images_to_tensor, masks_to_tensor
 from model.tasks import Task, get_task
 from model.tasks.prior import classical_prior
@@ -38,7 +39,7 @@ class DatasetError(RuntimeError):
 class Example(NamedTuple):
     """One training example; the DataLoader's default collation stacks each field into a batch."""
 
-    source: Tensor  # (3, H, W) float32 in [-1, 1]: the conditioning x (the classical prior, with_prior)
+    source: Tensor  # (3, H, W) float32 in [-1, 1]: the conditioning x (or its classical prior)
     mask: Tensor  # (1, H, W) float32 in {0, 1}: 1 where the model generates pixels
     target: Tensor  # (3, H, W) float32 in [-1, 1]: the clean image y_0
     task: int  # index into the data set's task names (a (B,) int64 tensor once collated)
@@ -150,10 +151,10 @@ class PaletteDataset(Dataset[Example]):
         seed: int = 0,
         cache_images: bool = True,
         max_short_side: int | None = None,
-        with_prior: bool = False,
+        prior: Prior | None = None,
         log_uniform_crops: bool = False,
     ) -> None:
-        """``with_prior`` replaces each source by its classical prior (:mod:`model.tasks.prior`), what a
+        """``prior`` replaces each source by that classical prior (:mod:`model.tasks.prior`), what a
         residual model is conditioned on."""
         if not 0.0 < crop_scale[0] <= crop_scale[1] <= 1.0:
             raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {crop_scale}")
@@ -168,7 +169,7 @@ class PaletteDataset(Dataset[Example]):
         self.horizontal_flip = horizontal_flip
         self.seed = seed
         self.max_short_side = max_short_side
-        self.with_prior = with_prior
+        self.prior = prior
         self.log_uniform_crops = log_uniform_crops
         # Decoded before any DataLoader worker forks, so the workers share these pages instead of each
         # decoding (and holding) its own copy.
@@ -209,7 +210,9 @@ class PaletteDataset(Dataset[Example]):
         drawn = int(rng.choice(len(self.tasks), p=self.probabilities))  # drawn even when forced, so a
         task_index = drawn if task is None else task  # forced task degrades with the same random choices
         degraded = self.tasks[task_index].degrade(target, rng)
-        source = classical_prior(degraded.source, degraded.mask) if self.with_prior else degraded.source
+        source = degraded.source
+        if self.prior is not None:
+            source = classical_prior(source, degraded.mask, self.prior)
         return Example(
             source=images_to_tensor([source])[0],
             mask=masks_to_tensor([degraded.mask])[0],

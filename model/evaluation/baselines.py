@@ -1,9 +1,11 @@
 """Classical baselines, run on exactly the inputs the model gets, so the report shows what diffusion buys.
 
 Inpainting and uncropping: OpenCV's Telea (fast marching) and Navier-Stokes inpainting, which propagate
-the known border inwards and smear over large holes. Colorization: the grayscale input itself (PSNR/SSIM
-reward it more than one expects, which is why the paper prefers perceptual measures). JPEG restoration:
-the compressed input itself, the number any restoration has to beat.
+the known border inwards and smear over large holes, and Telea's fill smoothed towards the hole's interior
+(:func:`model.tasks.prior.smoothed_fill`, a residual model's prior when its config says so).
+Colorization: the grayscale input itself (PSNR/SSIM reward it more than one expects, which is why the
+paper prefers perceptual measures). JPEG restoration: the compressed input itself, the number any
+restoration has to beat.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.tasks.prior import opencv_fill
+from model.config import Prior
+from model.tasks.prior import classical_prior, opencv_fill
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ def _opencv_inpaint(flag: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]
     return run
 
 
+def _smoothed_telea(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return classical_prior(source, mask, Prior.SMOOTHED_TELEA)
+
+
 def _identity(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return source.copy()
 
@@ -37,6 +44,7 @@ def _identity(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
 _INPAINTING = (
     Baseline("OpenCV Telea", _opencv_inpaint(cv2.INPAINT_TELEA)),
     Baseline("OpenCV Navier-Stokes", _opencv_inpaint(cv2.INPAINT_NS)),
+    Baseline("Telea, smoothed", _smoothed_telea),
 )
 BASELINES: dict[str, tuple[Baseline, ...]] = {
     "inpaint": _INPAINTING,

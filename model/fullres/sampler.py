@@ -44,7 +44,7 @@ def _inputs(
     init: np.ndarray | None,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """(what the network sees, the mask, the init image) for ``count`` samples of one conditioning."""
-    seen = network_source(Conditioning(source, mask), config.diffusion.target)
+    seen = network_source(Conditioning(source, mask), config.diffusion)
     seen_batch = images_to_tensor([seen], device).expand(count, -1, -1, -1).contiguous()
     masks = masks_to_tensor([mask], device).expand(count, -1, -1, -1).contiguous()
     images = None

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from model.config import Target
 from model.data.dataset import Example, PaletteDataset
 from model.training.config import TrainConfig
 from model.training.rng import derive_seed
@@ -58,7 +57,7 @@ def training_dataset(config: TrainConfig) -> PaletteDataset:
         seed=config.seed,
         cache_images=data.cache_images,
         max_short_side=data.max_short_side,
-        with_prior=config.model.diffusion.target is Target.RESIDUAL,
+        prior=config.model.diffusion.source_prior,
         log_uniform_crops=data.log_uniform_crops,
     )
 
@@ -91,7 +90,7 @@ def evaluation_examples(config: TrainConfig) -> list[list[Example]]:
         seed=derive_seed(config.seed, EVAL_STREAM),
         cache_images=data.cache_images,
         max_short_side=data.max_short_side,
-        with_prior=config.model.diffusion.target is Target.RESIDUAL,
+        prior=config.model.diffusion.source_prior,
         log_uniform_crops=data.log_uniform_crops,
     )
     count = max(config.eval.images_per_task, config.eval.loss_examples_per_task)

@@ -43,8 +43,8 @@ METRICS = {
     "diversity_perceptual",
 }
 BASELINES = {
-    "inpaint": ["OpenCV Telea", "OpenCV Navier-Stokes"],
-    "uncrop": ["OpenCV Telea", "OpenCV Navier-Stokes"],
+    "inpaint": ["OpenCV Telea", "OpenCV Navier-Stokes", "Telea, smoothed"],
+    "uncrop": ["OpenCV Telea", "OpenCV Navier-Stokes", "Telea, smoothed"],
     "colorize": ["grayscale input"],
     "restore": ["JPEG input"],
 }

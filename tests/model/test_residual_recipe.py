@@ -7,6 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,6 +20,7 @@ from model.config import (
     ModelConfig,
     Preconditioning,
     Prediction,
+    Prior,
     Target,
 )
 from model.data.dataset import PaletteDataset, crop_side
@@ -31,7 +33,7 @@ from model.pipeline import Conditioning, PalettePipeline
 from model.sampling import SamplerKind, SamplerSettings, sampler_levels
 from model.tasks.inpaint import Inpaint
 from model.tasks.masks import MaskKind
-from model.tasks.prior import classical_prior
+from model.tasks.prior import classical_prior, gaussian_blur
 from tests.conftest import EDM_RESIDUAL, KARRAS, random_network, tiny_model_config
 
 CPU = torch.device("cpu")
@@ -142,27 +144,70 @@ def test_min_snr_weight_caps_the_signal_to_noise_ratio_of_a_v_prediction() -> No
     torch.testing.assert_close(weight, expected)
 
 
-def test_classical_prior_fills_the_hole_and_keeps_every_known_pixel(photo: np.ndarray) -> None:
+def box_hole(photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``photo`` with a grey box where its mask is True."""
     mask = np.zeros(photo.shape[:2], dtype=bool)
     mask[200:260, 220:300] = True
     source = photo.copy()
     source[mask] = 128
-    prior = classical_prior(source, mask)
-    assert np.array_equal(prior[~mask], photo[~mask])
-    hole_error = np.abs(prior[mask].astype(int) - photo[mask]).mean()
+    return source, mask
+
+
+@pytest.mark.parametrize("prior", list(Prior))
+def test_classical_prior_fills_the_hole_and_keeps_every_known_pixel(photo: np.ndarray, prior: Prior) -> None:
+    source, mask = box_hole(photo)
+    filled = classical_prior(source, mask, prior)
+    assert np.array_equal(filled[~mask], photo[~mask])
+    hole_error = np.abs(filled[mask].astype(int) - photo[mask]).mean()
     assert hole_error < np.abs(source[mask].astype(int) - photo[mask]).mean() / 2
 
 
-def test_classical_prior_of_a_fully_generated_image_is_its_source(photo: np.ndarray) -> None:
-    assert np.array_equal(classical_prior(photo, np.ones(photo.shape[:2], dtype=bool)), photo)
+@pytest.mark.parametrize("prior", list(Prior))
+def test_the_prior_of_a_prior_is_itself(photo: np.ndarray, prior: Prior) -> None:
+    source, mask = box_hole(photo)
+    filled = classical_prior(source, mask, prior)
+    assert np.array_equal(classical_prior(filled, mask, prior), filled)
 
 
-def test_residual_training_examples_are_conditioned_on_the_prior(tmp_path: Path, photo: np.ndarray) -> None:
+@pytest.mark.parametrize("prior", list(Prior))
+def test_classical_prior_of_a_fully_generated_image_is_its_source(photo: np.ndarray, prior: Prior) -> None:
+    assert np.array_equal(classical_prior(photo, np.ones(photo.shape[:2], dtype=bool), prior), photo)
+
+
+def test_the_smoothed_prior_has_no_crease_on_a_square_holes_diagonals() -> None:
+    # White above the hole, black beside and below it: fast marching fills the hole's top triangle white
+    # and its side triangles black, so a row across the hole jumps at the diagonals; the smoothed fill
+    # changes more gradually in the inner half of the hole (8 or more pixels deep), where it blends most.
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    image[:16] = 255
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[16:48, 16:48] = True
+
+    def largest_step_along_the_rows(filled: np.ndarray) -> int:
+        return int(np.abs(np.diff(filled[24:40, 24:40, 0].astype(int), axis=1)).max())
+
+    telea = classical_prior(image, mask, Prior.TELEA)
+    smoothed = classical_prior(image, mask, Prior.SMOOTHED_TELEA)
+    assert largest_step_along_the_rows(telea) > 60
+    assert largest_step_along_the_rows(smoothed) < largest_step_along_the_rows(telea) / 2
+
+
+def test_a_wide_blur_of_a_downscaled_copy_matches_the_direct_one() -> None:
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.random((256, 256, 3)).astype(np.float32) * 255, (0, 0), 6)
+    direct = cv2.GaussianBlur(image, (0, 0), 24.0)
+    assert np.abs(gaussian_blur(image, 24.0) - direct)[32:-32, 32:-32].max() < 2.0
+
+
+@pytest.mark.parametrize("prior", list(Prior))
+def test_residual_training_examples_are_conditioned_on_the_prior(
+    tmp_path: Path, photo: np.ndarray, prior: Prior
+) -> None:
     Image.fromarray(photo).resize((96, 96)).save(tmp_path / "astronaut.png")
     plain = PaletteDataset(tmp_path, resolution=32, tasks=("inpaint",), seed=3)[0]
-    residual = PaletteDataset(tmp_path, resolution=32, tasks=("inpaint",), seed=3, with_prior=True)[0]
+    residual = PaletteDataset(tmp_path, resolution=32, tasks=("inpaint",), seed=3, prior=prior)[0]
     source = ((plain.source.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
-    expected = images_to_tensor([classical_prior(source, plain.mask[0].bool().numpy())])[0]
+    expected = images_to_tensor([classical_prior(source, plain.mask[0].bool().numpy(), prior)])[0]
     torch.testing.assert_close(residual.source, expected)
     torch.testing.assert_close(residual.target, plain.target)
 
