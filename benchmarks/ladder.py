@@ -64,7 +64,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "residual-start": (
-        "residual, 1/8 of the examples at the first sampling level, sampled from sigma 80 (the default)",
+        "residual over the smoothed fill, 1/8 of examples at the first sampling level, sigma 80 (default)",
         [
             *_EDM,
             "model.diffusion.target=residual",
@@ -73,6 +73,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
             "model.diffusion.p_std=1.5",
             *_karras(20.0, sample_sigma_max=80.0),
             "model.diffusion.start_level_fraction=0.125",
+            "model.diffusion.prior=smoothed_telea",
         ],
     ),
     "residual-att8": (
