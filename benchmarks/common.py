@@ -104,8 +104,8 @@ class NaiveSampler:
     def sample(
         self, conditions: list[Conditioning], seeds: list[int], settings: SamplerSettings
     ) -> np.ndarray:
-        target = self.config.diffusion.target
-        source = images_to_tensor([network_source(c, target) for c in conditions], self.device)
+        diffusion = self.config.diffusion
+        source = images_to_tensor([network_source(c, diffusion) for c in conditions], self.device)
         mask = masks_to_tensor([c.mask for c in conditions], self.device)
         return tensor_to_images(naive_samples(self.network, self.config, source, mask, seeds, settings))
 

@@ -46,7 +46,7 @@ def level_table(weights: Path, data: Path, crops: int, seed: int) -> str:
         for condition in conditions_for(task):
             inputs = degrade_all(condition, ground_truths, seed)
             conditions = [Conditioning(item.source, item.mask) for item in inputs]
-            source = images_to_tensor([network_source(c, diffusion.target) for c in conditions])
+            source = images_to_tensor([network_source(c, diffusion) for c in conditions])
             mask = masks_to_tensor([item.mask for item in inputs])
             target = images_to_tensor([item.target for item in inputs])
             diffused = to_diffused(target, source, diffusion.target)

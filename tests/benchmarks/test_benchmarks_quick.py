@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from model.runtime.precision import native_bf16_cpu
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLING_COLUMNS = (
     "configuration", "batch", "steps", "sampler", "ms/forward", "s/image", "images/s", "x naive",
@@ -62,10 +64,14 @@ def test_sampling_quick_prints_naive_and_optimized_side_by_side(tmp_path: Path) 
     assert all(len(row) == len(header.strip("|").split("|")) and all(row) for row in rows)
     report = json.loads((tmp_path / "sampling.json").read_text())
     assert report["machine"]["commit"] and report["peak_flops"] > 0
+    # The script's default is OpenVINO's bf16 on CPUs with native bf16 (its own process, not this one's
+    # exact-mode patch): a few levels off there (bf16 rounding through random tiny weights; a broken run is
+    # tens off); every fp32 row reproduces the naive loop's images.
+    bf16_default = native_bf16_cpu()
     for row in report["rows"]:
         assert row["s_per_image"] > 0 and row["peak_mib_per_image"] > 0 and row["floor_percent"] > 0
-        # fp32 on the CPU either way: the fast path reproduces the naive loop's images
-        assert row["mean_abs_diff"] is not None and row["mean_abs_diff"] < 0.05
+        tolerance = 8.0 if row["configuration"] == "default" and bf16_default else 0.05
+        assert row["mean_abs_diff"] is not None and row["mean_abs_diff"] < tolerance
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs a redis-server binary")
