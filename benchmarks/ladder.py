@@ -31,6 +31,14 @@ _EDM = [
     "model.diffusion.noise_levels=log_normal",
     "model.diffusion.loss_weighting=edm",
 ]
+# The residual recipe's overrides that every residual rung shares (sampling levels and the rest differ).
+_RESIDUAL = [
+    *_EDM,
+    "model.diffusion.target=residual",
+    "model.diffusion.sigma_data=0.3",
+    "model.diffusion.p_mean=-1.4",
+    "model.diffusion.p_std=1.5",
+]
 _KARRAS = {"kind": "karras", "num_steps": 1000, "sigma_min": 0.002, "rho": 7.0}
 
 
@@ -55,22 +63,14 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "residual": (
         "EDM over the classical prior: residual target, sigma_data 0.3, log-normal (-1.4, 1.5)",
         [
-            *_EDM,
-            "model.diffusion.target=residual",
-            "model.diffusion.sigma_data=0.3",
-            "model.diffusion.p_mean=-1.4",
-            "model.diffusion.p_std=1.5",
+            *_RESIDUAL,
             *_karras(20.0, sample_sigma_max=5.0),
         ],
     ),
     "residual-start": (
         "residual over the smoothed fill, 1/8 of examples at the first sampling level, sigma 80 (default)",
         [
-            *_EDM,
-            "model.diffusion.target=residual",
-            "model.diffusion.sigma_data=0.3",
-            "model.diffusion.p_mean=-1.4",
-            "model.diffusion.p_std=1.5",
+            *_RESIDUAL,
             *_karras(20.0, sample_sigma_max=80.0),
             "model.diffusion.start_level_fraction=0.125",
             "model.diffusion.prior=smoothed_telea",
@@ -79,11 +79,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "residual-att8": (
         "residual, self-attention at 8x8 only",
         [
-            *_EDM,
-            "model.diffusion.target=residual",
-            "model.diffusion.sigma_data=0.3",
-            "model.diffusion.p_mean=-1.4",
-            "model.diffusion.p_std=1.5",
+            *_RESIDUAL,
             *_karras(20.0, sample_sigma_max=5.0),
             "model.unet.attention_resolutions=[8]",
         ],
