@@ -183,9 +183,13 @@ class JobStore:
         pipe.hset(record_key(job_id), "finished_at", json.dumps(time.time()))
         self.retire(pipe, job_id)
 
+    def unmark_started(self, pipe: Pipeline, job_id: str) -> None:
+        """The job did not run after all (canceled as it started, or handed back): no start, no batch."""
+        pipe.hdel(record_key(job_id), "started_at", "batch")
+
     def requeued(self, pipe: Pipeline, job_id: str) -> None:
         """The job goes back to the queue: it has not started as far as its record is concerned."""
-        pipe.hdel(record_key(job_id), "started_at", "batch")
+        self.unmark_started(pipe, job_id)
         pipe.hset(record_key(job_id), "progress", json.dumps(0.0))
         pipe.expire(record_key(job_id), self.settings.record_ttl_seconds)
         pipe.expire(inputs_key(job_id), self.settings.input_ttl_seconds)

@@ -211,17 +211,19 @@ class BatchWorker(SimpleWorker):
         A job canceled between its claim and this start has had its status overwritten by RQ's start; its
         entry in RQ's canceled registry gives it away, and it is only settled as canceled, never run."""
         job = member.job
+        timeout = int(job.timeout or self.settings.job_timeout_seconds)
+        with self.connection.pipeline() as pipe:  # the record first: "started" is never read without a batch
+            self.store.mark_started(pipe, job.id, batch, timeout)
+            pipe.execute()
         execution = self.prepare_execution(job)
         self.prepare_job_execution(job, remove_from_intermediate_queue=True)
         self.connection.delete(member.queue.intermediate_queue.get_first_seen_key(job.id))
         running = Running(member=member, execution=execution)
         running.canceled = self.connection.zscore(member.queue.canceled_job_registry.key, job.id) is not None
-        if running.canceled:
-            return running
         with self.connection.pipeline() as pipe:
-            timeout = int(job.timeout or self.settings.job_timeout_seconds)
-            self.store.mark_started(pipe, job.id, batch, timeout)
-            if member.payload is not None and job.enqueued_at and job.started_at:
+            if running.canceled:
+                self.store.unmark_started(pipe, job.id)
+            elif member.payload is not None and job.enqueued_at and job.started_at:
                 wait = (job.started_at - job.enqueued_at).total_seconds()
                 self.metrics.observe(pipe, QUEUE_WAIT, max(wait, 0.0), task=member.payload.task)
             pipe.execute()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -208,8 +209,32 @@ def test_a_job_canceled_after_it_was_claimed_but_before_it_started_ends_canceled
     worker.run_batch(members)
     assert status(first)["status"] == "finished"
     assert status(claimed)["status"] == "canceled"
+    assert status(claimed)["batch"] is None  # it never ran in one
+    assert status(claimed)["timings"]["started_at"] is None
     assert redis.ttl(f"rq:job:{claimed}") > 0  # RQ's start had removed the TTL the cancellation set
     assert queue.started_job_registry.get_job_ids() == []
+
+
+def test_a_job_reads_started_only_once_its_record_names_its_batch(
+    submit: Submit, make_worker: Callable[..., BatchWorker], redis: Redis, status: Status
+) -> None:
+    """RQ's start (status STARTED) and the job's record are written separately; a client polling in
+    between must not see a started job without its batch."""
+    submit()
+    worker = make_worker()
+    seen_at_rqs_start: list[dict[str, Any]] = []
+    rqs_start = worker.prepare_job_execution
+
+    def start_then_look(job: Job, **options: Any) -> None:
+        rqs_start(job, **options)
+        seen_at_rqs_start.append(status(job.id))
+
+    worker.prepare_job_execution = start_then_look  # type: ignore[method-assign]
+    job, queue = Queue.dequeue_any(worker.queues, None, connection=redis, serializer=JSONSerializer)
+    worker.register_start(Member(job, queue, read_payload(job)), BatchInfo(id="b", jobs=1, images=2))
+    (seen,) = seen_at_rqs_start
+    assert seen["status"] == "started"
+    assert seen["batch"] == {"id": "b", "jobs": 1, "images": 2}
 
 
 def test_a_running_job_can_be_canceled_while_rq_still_lists_an_expired_execution(
