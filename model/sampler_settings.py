@@ -51,11 +51,3 @@ class SamplerSettings:
         if self.eta and not self.kind.takes_eta:
             takers = " and ".join(kind.value for kind in SamplerKind if kind.takes_eta)
             raise ValueError(f"eta applies to the {takers} sampler only, not {self.kind.value}")
-
-
-def partial_steps(steps: int, start: float) -> int:
-    """Network evaluations of a sampler of ``steps`` steps started at the fraction ``start`` of its schedule
-    (1 = the whole schedule, from pure noise; 0.3 = its last 30%, from a partially noised image: SDEdit)."""
-    if not 0.0 < start <= 1.0:
-        raise ValueError(f"start must be in (0, 1], got {start}")
-    return steps if start >= 1.0 else max(1, round(steps * start))

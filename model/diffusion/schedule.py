@@ -79,7 +79,12 @@ def half_log_snr(gamma: Tensor) -> Tensor:
 
 
 def sampling_gammas(
-    schedule: ScheduleConfig, steps: int, spacing: Spacing = Spacing.SCHEDULE, *, noisiest: float = 0.0
+    schedule: ScheduleConfig,
+    steps: int,
+    spacing: Spacing = Spacing.SCHEDULE,
+    *,
+    noisiest: float = 0.0,
+    start: float = 1.0,
 ) -> Tensor:
     """The gamma sequence a sampler walks with ``steps`` network evaluations, noisiest first.
 
@@ -89,14 +94,21 @@ def sampling_gammas(
     most of its indices on levels that are pure noise for all practical purposes; it starts at the schedule's
     noisiest level or at ``noisiest``, whichever is cleaner (pass the training schedule's noisiest level, so
     that no step is spent where the network was never trained).
+
+    ``start`` < 1 walks only the cleanest ``start`` of the schedule's levels (a partially noised start,
+    SDEdit's t0), respaced into all ``steps`` steps: its first level depends on ``start`` alone, not on
+    how many steps are taken, so one step from a noised image is as meaningful as ten.
     """
+    if not 0.0 < start <= 1.0:
+        raise ValueError(f"start must be in (0, 1], got {start}")
     full = gammas(schedule)
-    n = schedule.num_steps
+    n = max(1, round(schedule.num_steps * start))  # the levels the sampler may visit: full[:n]
     if not 1 <= steps <= n:
-        raise ValueError(f"steps must be between 1 and {n} for this schedule, got {steps}")
+        raise ValueError(f"steps must be between 1 and {n} for this schedule and start, got {steps}")
     if spacing is Spacing.LOG_SNR:
-        start = half_log_snr(torch.tensor(max(full[-1].item(), noisiest), dtype=torch.float64))
-        lambdas = torch.linspace(start.item(), half_log_snr(full[0]).item(), steps, dtype=torch.float64)
+        noisiest_level = full[n - 1].item() if n < schedule.num_steps else max(full[-1].item(), noisiest)
+        first = half_log_snr(torch.tensor(noisiest_level, dtype=torch.float64)).item()
+        lambdas = torch.linspace(first, half_log_snr(full[0]).item(), steps, dtype=torch.float64)
         levels = torch.sigmoid(2.0 * lambdas)
     else:
         indices = torch.linspace(n - 1, 0, steps, dtype=torch.float64).round().long()

@@ -52,7 +52,6 @@ def plan_upload(
     tile: int | None = None,
 ) -> JobPlan:
     """The passes and cost (tile-steps) of a job, with the task's defaults (:mod:`model.fullres.defaults`)."""
-    defaults = task_defaults(task.name)
     return plan_job(
         task.name,
         upload_geometry(task, image, mask, options),
@@ -60,6 +59,4 @@ def plan_upload(
         samples,
         model_tiling(resolution, levels, task.name, tile),
         resolution,
-        start=defaults.start,
-        refine_start=defaults.refine_start,
     )

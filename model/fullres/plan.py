@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.sampler_settings import partial_steps as steps_run
-
 
 @dataclass(frozen=True)
 class Tiling:
@@ -219,24 +217,24 @@ def plan_job(
     samples: int,
     tiling: Tiling,
     resolution: int,
-    start: float = 1.0,
-    refine_start: float = 0.2,
 ) -> JobPlan:
     """The passes a job runs (see :mod:`model.fullres.run`):
 
     - colorize: one pass at the model's resolution (the chroma; the luminance is the upload's own);
     - a task that generates some pixels (inpaint, uncrop): a coarse pass on the whole canvas scaled to the
       model's resolution, then a refinement at full resolution of the generated region's bounding box plus
-      a margin, over the last ``refine_start`` of the schedule; an image no larger than the model's
-      resolution is sampled at its own size in one pass;
-    - every other task (restore): one pass at full resolution, over the last ``start`` of the schedule.
+      a margin, from the coarse sample partially noised (the task's ``refine_start``); an image no larger
+      than the model's resolution is sampled at its own size in one pass;
+    - every other task (restore): one pass at full resolution, from the input partially noised.
+
+    Every pass runs all ``steps`` of the sampler: a partial start respaces them below its first level.
     """
     passes: tuple[Pass, ...]
     if task == "colorize":
         passes = (Pass("coarse", resolution, resolution, steps, tiling.count(resolution, resolution)),)
     elif geometry.generate is None:
         every_tile = tiling.count(geometry.height, geometry.width)
-        passes = (Pass("full", geometry.height, geometry.width, steps_run(steps, start), every_tile),)
+        passes = (Pass("full", geometry.height, geometry.width, steps, every_tile),)
     else:
         generate = geometry.generate
         coarse = coarse_size(geometry.width, geometry.height, resolution, tiling.align)
@@ -250,7 +248,7 @@ def plan_job(
             refine_tiles = tiling.count_generating(generate[box.slices])
             passes = (
                 Pass("coarse", coarse[1], coarse[0], steps, coarse_tiles),
-                Pass("refine", box.height, box.width, steps_run(steps, refine_start), refine_tiles),
+                Pass("refine", box.height, box.width, steps, refine_tiles),
             )
     return JobPlan(passes=passes, samples=samples, tiling=tiling)
 

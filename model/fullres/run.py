@@ -4,12 +4,12 @@ sample``, ``palette eval --full-resolution``, and the workers behind the API and
 Per task (the plan, with its cost, is :func:`model.fullres.jobs.plan_upload`):
 
 - **restore**: at full resolution directly, on tiles. JPEG artefacts are local, so a tile sees all it
-  needs; sampling starts from the JPEG itself noised to the last ``start`` of the schedule (SDEdit), so a
-  few network evaluations per tile suffice (:mod:`model.fullres.defaults`).
+  needs; sampling starts from the JPEG itself noised to a low level (``start``, SDEdit), so one network
+  evaluation per tile suffices (:mod:`model.fullres.defaults`).
 - **inpaint**: coarse to fine. First the structure of the hole with its context: the whole photo scaled so
   its longer side is the model's resolution, sampled from noise. Then a refinement at full resolution of
   the hole's bounding box plus a margin only: the coarse sample upsampled into the hole, partially noised
-  (the last ``refine_start`` of the schedule) and denoised on tiles. The cost follows the hole.
+  (``refine_start``) and denoised on tiles. The cost follows the hole.
 - **uncrop**: the same coarse-to-fine path on the extended canvas, at the upload's scale (extending left
   and right doubles the width).
 - **colorize**: the chroma is sampled at the model's resolution; the upload's exact luminance is kept and
@@ -121,10 +121,7 @@ def run_arrays(
     tiling = model_tiling(pipeline.resolution, len(pipeline.config.unet.channel_mult), task.name, tile)
     defaults = task_defaults(task.name)
     geometry = Geometry(width, height, generate)
-    plan = plan_job(
-        task.name, geometry, settings.steps, len(seeds), tiling, pipeline.resolution,
-        start=defaults.start, refine_start=defaults.refine_start,
-    )  # fmt: skip
+    plan = plan_job(task.name, geometry, settings.steps, len(seeds), tiling, pipeline.resolution)
     sampler = FullResSampler(pipeline, plan.tiling, max_tiles)
     counter = _Counter(plan.cost, progress)
     if task.name == "colorize":

@@ -12,7 +12,7 @@ from torch import Tensor
 from model.config import DiffusionConfig
 from model.diffusion.schedule import Spacing, gammas, sampling_gammas
 from model.diffusion.target import known_values, to_diffused, to_image
-from model.sampler_settings import SamplerKind, SamplerSettings, partial_steps
+from model.sampler_settings import SamplerKind, SamplerSettings
 from model.sampling.ancestral import ancestral_coefficients
 from model.sampling.ddim import ddim_coefficients
 from model.sampling.denoiser import (
@@ -34,14 +34,16 @@ from model.sampling.dpm_solver import dpmpp_2m_coefficients
 
 def sampler_levels(settings: SamplerSettings, diffusion: DiffusionConfig, start: float = 1.0) -> Tensor:
     """The (steps + 1) noise levels the sampler walks for a model trained with ``diffusion``; with
-    ``start`` < 1 only the last :func:`partial_steps` of them (a partially noised start, SDEdit), which
-    the fast path's step table and the reference samplers both walk."""
+    ``start`` < 1 all steps within the cleanest ``start`` of the schedule (a partially noised start,
+    SDEdit: :func:`~model.diffusion.schedule.sampling_gammas`), which the fast path's step table and the
+    reference samplers both walk."""
     # DPM-Solver++ is accurate with levels evenly spaced in log-SNR (Lu et al. 2022); the others respace the
     # schedule, which keeps DDPM with every step exactly the paper's chain.
     spacing = Spacing.LOG_SNR if settings.kind is SamplerKind.DPMPP_2M else Spacing.SCHEDULE
     noisiest_trained = gammas(diffusion.train_schedule)[-1].item()
-    levels = sampling_gammas(diffusion.sample_schedule, settings.steps, spacing, noisiest=noisiest_trained)
-    return levels[-(partial_steps(settings.steps, start) + 1) :]
+    return sampling_gammas(
+        diffusion.sample_schedule, settings.steps, spacing, noisiest=noisiest_trained, start=start
+    )
 
 
 def sampler_coefficients(settings: SamplerSettings, levels: Tensor) -> StepCoefficients:

@@ -9,7 +9,7 @@ import torch
 
 from model.config import Prediction, ScheduleConfig, ScheduleKind, Target
 from model.diffusion import process
-from model.diffusion.schedule import betas, gammas, sampling_gammas
+from model.diffusion.schedule import Spacing, betas, gammas, sampling_gammas
 from model.sampling import estimate_y0
 
 LINEAR = ScheduleConfig(kind=ScheduleKind.LINEAR, num_steps=1000, beta_start=1e-4, beta_end=0.09)
@@ -117,6 +117,30 @@ def test_sampling_gammas_respaced_are_increasing_and_start_at_the_noisiest_level
     assert levels.shape == (51,)
     assert levels[0].item() == gammas(LINEAR)[-1].item()
     assert torch.all(levels[1:] > levels[:-1])
+
+
+def test_a_partial_start_begins_at_the_same_level_whatever_the_number_of_steps() -> None:
+    """SDEdit's t0: the level a noised image starts from is set by ``start``, not by the step count."""
+    firsts = {sampling_gammas(LINEAR, steps, start=0.3)[0].item() for steps in (1, 2, 10, 300)}
+    assert firsts == {gammas(LINEAR)[299].item()}
+
+
+def test_a_partial_start_spends_every_step_below_its_first_level() -> None:
+    levels = sampling_gammas(LINEAR, 10, start=0.3)
+    assert levels.shape == (11,)
+    assert torch.all(levels[1:] > levels[:-1])
+    assert levels[-2].item() == gammas(LINEAR)[0].item()
+
+
+@pytest.mark.parametrize("spacing", list(Spacing))
+def test_a_partial_start_begins_at_its_level_with_either_spacing(spacing: Spacing) -> None:
+    levels = sampling_gammas(LINEAR, 4, spacing, start=0.3)
+    assert levels[0].item() == pytest.approx(gammas(LINEAR)[299].item())
+
+
+def test_sampling_gammas_rejects_more_steps_than_the_part_of_the_schedule_it_walks() -> None:
+    with pytest.raises(ValueError, match="between 1 and 300"):
+        sampling_gammas(LINEAR, 301, start=0.3)
 
 
 def test_sampling_gammas_rejects_more_steps_than_the_schedule_has() -> None:

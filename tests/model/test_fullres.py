@@ -20,7 +20,7 @@ from model.fullres.run import job_plan, run_task
 from model.fullres.sampler import FullResSampler, reference_sample
 from model.fullres.tiling import TiledNetwork, ramp_window
 from model.pipeline import PalettePipeline, RuntimeOptions
-from model.sampling import SamplerKind, SamplerSettings
+from model.sampling import SamplerKind, SamplerSettings, sampler_levels
 from model.tasks import get_task
 from model.tasks.colorize import luminance
 from model.tasks.uncrop import parse_sides
@@ -183,7 +183,7 @@ def test_the_fast_path_on_tiles_equals_the_reference_samplers_on_the_same_tiles(
         assert (fast[:, ~mask] == source[~mask]).all()
 
 
-def test_a_partial_start_runs_only_the_last_part_of_the_schedule(tiny: PalettePipeline) -> None:
+def test_a_partial_start_runs_every_step_within_the_last_part_of_the_schedule(tiny: PalettePipeline) -> None:
     calls: list[float] = []
     sampler = FullResSampler(tiny, Tiling(tile=32, overlap=8, align=2))
     runner = sampler.runner
@@ -194,15 +194,10 @@ def test_a_partial_start_runs_only_the_last_part_of_the_schedule(tiny: PalettePi
 
     sampler.runner = recording
     image = np.full((32, 32, 3), 100, dtype=np.uint8)
-    sampler.sample(
-        image,
-        np.ones((32, 32), dtype=bool),
-        [0],
-        SamplerSettings(SamplerKind.DDIM, 10),
-        start=0.3,
-        init=image,
-    )
+    settings = SamplerSettings(SamplerKind.DDIM, 3)
+    sampler.sample(image, np.ones((32, 32), dtype=bool), [0], settings, start=0.3, init=image)
     assert len(calls) == 3 and calls == sorted(calls)  # three steps, towards the clean end
+    assert calls == pytest.approx(sampler_levels(settings, tiny.config.diffusion, 0.3)[:-1].tolist())
 
 
 def test_a_sample_does_not_depend_on_how_many_tiles_share_a_network_call(tiny: PalettePipeline) -> None:

@@ -58,24 +58,27 @@ def test_an_output_above_max_pixels_is_a_413_that_names_the_limit(
 def test_a_queued_jobs_estimate_counts_its_tiles_steps_and_samples(
     client: TestClient, worker: Worker, image_png: bytes
 ) -> None:
-    fields = {"steps": "20", "num_samples": "2"}
+    fields = {"steps": "3", "num_samples": "2"}
     first = client.post("/v1/restore", files={"image": ("a.png", image_png)}, data=fields).json()["job_id"]
     second = client.post("/v1/restore", files={"image": ("a.png", image_png)}, data=fields).json()["job_id"]
-    # 128x96 on the bundled model's 64x64 tiles overlapping by 16: 3 x 2 tiles; restoration runs the last
-    # 15% of 20 steps (3) from the JPEG; 2 samples: 36 tile-steps, one second at the measured speed
+    # 128x96 on the bundled model's 64x64 tiles overlapping by 16: 3 x 2 tiles; restoration runs all 3
+    # steps (below its partial start) from the JPEG; 2 samples: 36 tile-steps, one second at the measured
+    # speed
     assert client.get(f"/v1/jobs/{first}").json()["estimate"]["sampling_seconds"] == 1.0
     assert client.get(f"/v1/jobs/{second}").json()["estimate"]["start_seconds"] == 1.0
 
 
 def test_the_estimate_endpoint_counts_the_tiles_of_a_given_size(client: TestClient, worker: Worker) -> None:
-    params = {"task": "restore", "steps": 20, "num_samples": 2, "width": 128, "height": 96}
+    params = {"task": "restore", "steps": 3, "num_samples": 2, "width": 128, "height": 96}
     assert client.get("/v1/estimate", params=params).json()["sampling_seconds"] == 1.0
     assert client.get("/v1/estimate", params=params | {"task": "nope"}).status_code == 422
 
 
 def test_a_task_without_steps_gets_its_full_resolution_default(client: TestClient, image_png: bytes) -> None:
-    job_id = client.post("/v1/restore", files={"image": ("a.png", image_png)}).json()["job_id"]
+    ancestral = {"sampler": "ddpm"}  # restoration's own default, as ddim's is now the sampler's
+    answer = client.post("/v1/restore", files={"image": ("a.png", image_png)}, data=ancestral)
+    job_id = answer.json()["job_id"]
     steps = client.get(f"/v1/jobs/{job_id}").json()["parameters"]["steps"]
-    assert steps == default_steps("restore", SamplerKind.DDIM) != SamplerKind.DDIM.default_steps
+    assert steps == default_steps("restore", SamplerKind.DDPM) != SamplerKind.DDPM.default_steps
     form = client.get("/openapi.json").json()["components"]["schemas"]["RestoreForm"]
-    assert f"ddim {steps}" in form["properties"]["steps"]["description"]
+    assert f"ddpm {steps}" in form["properties"]["steps"]["description"]

@@ -61,8 +61,8 @@ def test_the_rq_job_carries_a_json_payload_and_the_uploads_wait_under_the_job_wi
         },  # the form's SamplerSettings, as the worker reads it
         "seeds": [11, 12, 13],
         # tile-steps at the upload's resolution, 3 samples x (a 64x48 coarse pass of 7 steps + a refinement
-        # of the hole's box, 2 x 2 tiles, over the last 20% of the steps, 1): what estimates are made from
-        "cost": 33,
+        # of the hole's box, 2 x 2 tiles, of 7 steps below its partial start): what estimates are made from
+        "cost": 105,
     }
     assert redis.hget(inputs_key(job_id), "image") == image_png
     assert 0 < redis.ttl(inputs_key(job_id)) <= settings.input_ttl_seconds
