@@ -221,8 +221,9 @@ class BatchWorker(SimpleWorker):
         running = Running(member=member, execution=execution)
         running.canceled = self.connection.zscore(member.queue.canceled_job_registry.key, job.id) is not None
         with self.connection.pipeline() as pipe:
-            if running.canceled:
+            if running.canceled:  # as the cancellation left the record: no start, its result TTL
                 self.store.unmark_started(pipe, job.id)
+                self.store.retire(pipe, job.id)
             elif member.payload is not None and job.enqueued_at and job.started_at:
                 wait = (job.started_at - job.enqueued_at).total_seconds()
                 self.metrics.observe(pipe, QUEUE_WAIT, max(wait, 0.0), task=member.payload.task)

@@ -21,7 +21,7 @@ from rq.serializers import JSONSerializer
 from jobs.payload import BatchInfo
 from jobs.queue import cancel
 from jobs.settings import Settings
-from jobs.store import ANONYMOUS, inputs_key, samples_key
+from jobs.store import ANONYMOUS, inputs_key, record_key, samples_key
 from model.checkpoint import save_checkpoint
 from service.app import create_app
 from service.jobs import JobService
@@ -197,7 +197,12 @@ def test_a_job_canceled_while_it_was_being_dequeued_is_skipped(
 
 
 def test_a_job_canceled_after_it_was_claimed_but_before_it_started_ends_canceled(
-    submit: Submit, make_worker: Callable[..., BatchWorker], redis: Redis, status: Status, api: TestClient
+    submit: Submit,
+    make_worker: Callable[..., BatchWorker],
+    redis: Redis,
+    status: Status,
+    api: TestClient,
+    settings: Settings,
 ) -> None:
     """RQ's start overwrites the status of a job canceled in between; the worker must not run it."""
     first, claimed = submit(), submit()
@@ -211,6 +216,7 @@ def test_a_job_canceled_after_it_was_claimed_but_before_it_started_ends_canceled
     assert status(claimed)["status"] == "canceled"
     assert status(claimed)["batch"] is None  # it never ran in one
     assert status(claimed)["timings"]["started_at"] is None
+    assert 0 < redis.ttl(record_key(claimed)) <= settings.result_ttl_seconds  # not the running job's TTL
     assert redis.ttl(f"rq:job:{claimed}") > 0  # RQ's start had removed the TTL the cancellation set
     assert queue.started_job_registry.get_job_ids() == []
 
