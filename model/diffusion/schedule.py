@@ -97,20 +97,28 @@ def sampling_gammas(
 
     ``start`` < 1 walks only the cleanest ``start`` of the schedule's levels (a partially noised start,
     SDEdit's t0), respaced into all ``steps`` steps: its first level depends on ``start`` alone, not on
-    how many steps are taken, so one step from a noised image is as meaningful as ten.
+    how many steps are taken, so one step from a noised image is as meaningful as ten. A request for more
+    steps than that part has levels (any count the schedule allows) walks levels between them.
     """
     if not 0.0 < start <= 1.0:
         raise ValueError(f"start must be in (0, 1], got {start}")
     full = gammas(schedule)
     n = max(1, round(schedule.num_steps * start))  # the levels the sampler may visit: full[:n]
-    if not 1 <= steps <= n:
-        raise ValueError(f"steps must be between 1 and {n} for this schedule and start, got {steps}")
+    if not 1 <= steps <= schedule.num_steps:
+        raise ValueError(f"steps must be between 1 and {schedule.num_steps} for this schedule, got {steps}")
     if spacing is Spacing.LOG_SNR:
         noisiest_level = full[n - 1].item() if n < schedule.num_steps else max(full[-1].item(), noisiest)
         first = half_log_snr(torch.tensor(noisiest_level, dtype=torch.float64)).item()
         lambdas = torch.linspace(first, half_log_snr(full[0]).item(), steps, dtype=torch.float64)
         levels = torch.sigmoid(2.0 * lambdas)
     else:
-        indices = torch.linspace(n - 1, 0, steps, dtype=torch.float64).round().long()
-        levels = full[indices]
+        positions = torch.linspace(n - 1, 0, steps, dtype=torch.float64)
+        if steps <= n:  # respacing: levels of the schedule itself
+            levels = full[positions.round().long()]
+        else:  # more steps than a partial start spans: the levels between, evenly in log-SNR
+            low = positions.floor().long()
+            high = (low + 1).clamp(max=n - 1)
+            lambdas = half_log_snr(full)
+            weight = positions - low
+            levels = torch.sigmoid(2.0 * torch.lerp(lambdas[low], lambdas[high], weight))
     return torch.cat([levels, torch.ones(1, dtype=torch.float64)])

@@ -231,7 +231,7 @@ def test_sigterm_lets_a_worker_finish_its_batch_before_it_exits(launch, photo_pn
         def state(job_id: str) -> str:
             return str(http.get(f"/v1/jobs/{job_id}").json()["status"])
 
-        running = submit(steps=200)
+        running = submit(steps=30)  # restoration runs every step: some seconds of sampling
         deadline = time.monotonic() + 60
         while state(running) != "started":
             assert time.monotonic() < deadline, "the job never started"

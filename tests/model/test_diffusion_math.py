@@ -138,9 +138,13 @@ def test_a_partial_start_begins_at_its_level_with_either_spacing(spacing: Spacin
     assert levels[0].item() == pytest.approx(gammas(LINEAR)[299].item())
 
 
-def test_sampling_gammas_rejects_more_steps_than_the_part_of_the_schedule_it_walks() -> None:
-    with pytest.raises(ValueError, match="between 1 and 300"):
-        sampling_gammas(LINEAR, 301, start=0.3)
+def test_a_partial_start_takes_more_steps_than_its_part_has_levels_as_distinct_levels_between_them() -> None:
+    """A request may ask for as many steps as the schedule has, whatever the task's partial start."""
+    levels = sampling_gammas(LINEAR, 1000, start=0.3)
+    assert levels.shape == (1001,)
+    assert levels[0].item() == pytest.approx(gammas(LINEAR)[299].item())
+    assert levels[-2].item() == pytest.approx(gammas(LINEAR)[0].item())
+    assert torch.all(levels[1:] > levels[:-1])
 
 
 def test_sampling_gammas_rejects_more_steps_than_the_schedule_has() -> None:

@@ -21,7 +21,7 @@ from redis import Redis
 
 from model.checkpoint import read_checkpoint, save_checkpoint
 
-LONG = 600  # DDIM steps: seconds of sampling for the tiny model on one shared core
+LONG = 90  # DDIM steps (restoration runs every one): seconds of sampling for the tiny model on one core
 MAX_STEPS = 1000  # the most a request may ask for
 RQ_SIGNAL_DEBOUNCE_SECONDS = 1.2  # RQ ignores a second signal within 1 s of the first (pools send duplicates)
 TAKEOVER_SECONDS = 20.0  # 1 + 3 s to be abandoned, up to 5 + 1 s for an idle worker's maintenance, slack
