@@ -141,6 +141,10 @@ class DiffusionConfig:
     # starts there from pure noise, and the one-step estimate (DDIM-1) is the network at that level alone,
     # which ln(sigma) ~ N(p_mean, p_std^2) visits almost never (Lin et al. 2024 on the first step).
     start_level_fraction: float = 0.0
+    # Those start-level examples sit where each task's default request starts (the tasks' ``start`` in
+    # model.fullres.defaults): restoration's partial start at sigma 0.32 is noised from the JPEG, as the
+    # sampler noises it, not from the truth, so the one step users get is trained on what it is given.
+    task_start_levels: bool = False
 
     @property
     def source_prior(self) -> Prior | None:

@@ -74,7 +74,7 @@ def task_batch(
     """Stack ``examples`` and draw their noise levels and noise (on the CPU, so the batch is the same on
     every device) from ``generator``."""
     target = torch.stack([example.target for example in examples])
-    gamma = objective.sample_gamma(len(examples), generator)
+    gamma = objective.sample_levels(len(examples), generator).gamma
     noise = torch.randn(target.shape, generator=generator)
     return TaskBatch(
         source=torch.stack([example.source for example in examples]).to(device),

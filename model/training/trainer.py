@@ -27,6 +27,7 @@ from tqdm import tqdm
 from model.checkpoint import CheckpointError, describe_misfit, read_checkpoint, save_checkpoint
 from model.data.dataset import Example, list_images
 from model.diffusion.objective import TrainingObjective
+from model.fullres.defaults import task_defaults
 from model.nn import PaletteUNet, create_network
 from model.runtime.precision import autocast, grad_scaler, resolve_precision
 from model.training.config import TrainConfig
@@ -114,6 +115,10 @@ class Trainer:
         self.optimizer = build_optimizer(self.network, config.optimizer)
         self.scaler = grad_scaler(self.device, self.precision)
         self.objective = TrainingObjective(config.model.diffusion, self.device)
+        # Each task's default start (an example's ``task`` indexes the model's tasks, as the data set does).
+        self.task_starts = torch.tensor(
+            [task_defaults(name).start for name in config.model.tasks], dtype=torch.float64
+        )
         self.noise = torch.Generator(device=self.device)
         self.progress = TrainingProgress(step=0, examples_seen=0)
         state = None if resume_from is None else load_training_checkpoint(resume_from, config.model)
@@ -246,7 +251,9 @@ class Trainer:
         # the same ones however the rank's share of the batch is split into micro-batches.
         self.noise.manual_seed(derive_seed(config.seed, NOISE_STREAM, step, self.context.rank))
         size = sum(batch.target.shape[0] for batch in micro_batches)
-        gamma = self.objective.sample_gamma(size, self.noise)
+        tasks = torch.cat([torch.as_tensor(batch.task).reshape(-1) for batch in micro_batches])  # collated
+        starts = self.task_starts[tasks]
+        gamma, from_source = self.objective.sample_levels(size, self.noise, starts)
         noise = torch.randn(
             (size, *micro_batches[0].target.shape[1:]), device=self.device, generator=self.noise
         )
@@ -269,6 +276,7 @@ class Trainer:
                         target,
                         gamma=gamma[chunk],
                         noise=noise[chunk],
+                        from_source=from_source[chunk],
                     )
                 self.scaler.scale(loss / len(micro_batches)).backward()
             loss_sum += loss.detach()

@@ -25,7 +25,7 @@ from model.config import (
 )
 from model.data.dataset import PaletteDataset, crop_side
 from model.diffusion.objective import TrainingObjective
-from model.diffusion.schedule import gammas, sigma_from_gamma
+from model.diffusion.schedule import gammas, sampling_gammas, sigma_from_gamma
 from model.imaging import images_to_tensor
 from model.nn import EDMPreconditionedUNet, PaletteUNet, create_network
 from model.nn.preconditioning import edm_coefficients
@@ -116,7 +116,9 @@ def test_edm_weighted_loss_is_the_plain_loss_on_the_raw_network_output() -> None
 
 def test_log_normal_noise_levels_have_the_configured_log_sigma_mean_and_spread() -> None:
     objective = TrainingObjective(dataclasses.replace(EDM_RESIDUAL, p_mean=-1.4, p_std=1.5))
-    log_sigma = sigma_from_gamma(objective.sample_gamma(200_000, torch.Generator().manual_seed(0))).log()
+    log_sigma = sigma_from_gamma(
+        objective.sample_levels(200_000, torch.Generator().manual_seed(0)).gamma
+    ).log()
     assert log_sigma.mean().item() == pytest.approx(-1.4, abs=0.02)
     assert log_sigma.std().item() == pytest.approx(1.5, abs=0.02)
 
@@ -124,13 +126,54 @@ def test_log_normal_noise_levels_have_the_configured_log_sigma_mean_and_spread()
 def test_a_start_level_fraction_puts_that_share_of_examples_at_the_first_sampling_level() -> None:
     config = dataclasses.replace(EDM_RESIDUAL, start_level_fraction=0.25)
     objective = TrainingObjective(config)
-    gamma = objective.sample_gamma(100_000, torch.Generator().manual_seed(0))
+    gamma = objective.sample_levels(100_000, torch.Generator().manual_seed(0)).gamma
     first_sampling_level = gammas(config.sample_schedule)[-1]
     assert (gamma == first_sampling_level).double().mean().item() == pytest.approx(0.25, abs=0.01)
 
 
+def test_task_start_levels_put_a_partial_start_at_its_own_level_noised_from_the_source() -> None:
+    config = dataclasses.replace(EDM_RESIDUAL, start_level_fraction=0.5, task_start_levels=True)
+    starts = torch.tensor([1.0, 0.3], dtype=torch.float64).repeat(5_000)
+    gamma, from_source = TrainingObjective(config).sample_levels(
+        10_000, torch.Generator().manual_seed(0), starts
+    )
+    partial_level = sampling_gammas(config.sample_schedule, 1, start=0.3)[0]
+    at_partial = gamma == partial_level
+    assert at_partial[1::2].double().mean().item() == pytest.approx(0.5, abs=0.03)
+    assert not at_partial[0::2].any()
+    assert torch.equal(from_source, at_partial)
+    assert (gamma[0::2] == gammas(config.sample_schedule)[-1]).double().mean().item() == pytest.approx(
+        0.5, abs=0.03
+    )
+
+
+def test_an_example_noised_from_the_source_sees_only_noise_on_a_residual_but_is_scored_on_the_truth() -> None:
+    objective = TrainingObjective(EDM_RESIDUAL)
+    seen: list[Tensor] = []
+
+    class Recorder(nn.Module):
+        def forward(self, source: Tensor, mask: Tensor, y_t: Tensor, gamma: Tensor) -> Tensor:
+            seen.append(y_t)
+            return torch.zeros_like(y_t)
+
+    source, y0, noise = torch.zeros(2, 3, 8, 8), 0.5 * torch.ones(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    gamma = torch.full((2,), 0.9, dtype=torch.float64)
+    loss = objective.loss(
+        Recorder(),
+        source,
+        torch.ones(2, 1, 8, 8),
+        y0,
+        gamma=gamma,
+        noise=noise,
+        from_source=torch.tensor([True, False]),
+    )
+    torch.testing.assert_close(seen[0][0], math.sqrt(0.1) * noise[0])
+    torch.testing.assert_close(seen[0][1], math.sqrt(0.9) * y0[1] + math.sqrt(0.1) * noise[1])
+    assert loss.item() > 0.0  # a zero output misses the truth, 0.5, on both examples
+
+
 def test_without_a_start_level_fraction_the_noise_levels_are_drawn_as_before() -> None:
-    plain = TrainingObjective(EDM_RESIDUAL).sample_gamma(64, torch.Generator().manual_seed(3))
+    plain = TrainingObjective(EDM_RESIDUAL).sample_levels(64, torch.Generator().manual_seed(3)).gamma
     normal = torch.randn(64, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     expected = 1.0 / (1.0 + (EDM_RESIDUAL.p_mean + EDM_RESIDUAL.p_std * normal).exp() ** 2)
     torch.testing.assert_close(plain, expected)

@@ -219,6 +219,19 @@ def test_gradient_accumulation_changes_memory_use_not_the_optimisation(photos: P
     assert train_losses(tmp_path / "accumulated") == pytest.approx(train_losses(tmp_path / "whole"), rel=1e-4)
 
 
+def test_task_start_levels_move_restorations_start_examples_to_its_partial_start(
+    photos: Path, tmp_path: Path
+) -> None:
+    # Every example at the start level: restoration's sit at its own start (sigma 0.32 on a full schedule,
+    # noised from the JPEG) with the flag, at the noisiest level without it, so the losses must differ.
+    common = ['model.tasks=["restore"]', "model.diffusion.start_level_fraction=1.0", "log_every=1", "steps=2"]
+    common += ['model.diffusion.prediction="y0"', 'model.diffusion.target="residual"', "eval.every=1000"]
+    common += ['model.diffusion.preconditioning="edm"', 'model.diffusion.loss_weighting="edm"']
+    train(tiny_config(photos, *common), out_dir=tmp_path / "noisiest")
+    train(tiny_config(photos, "model.diffusion.task_start_levels=true", *common), out_dir=tmp_path / "own")
+    assert train_losses(tmp_path / "own") != pytest.approx(train_losses(tmp_path / "noisiest"), rel=1e-3)
+
+
 def test_resuming_with_a_different_model_is_refused(photos: Path, tmp_path: Path) -> None:
     train(tiny_config(photos, "steps=1", "eval.every=1000"), out_dir=tmp_path)
     wider = tiny_config(photos, "model.unet.base_channels=32").model
