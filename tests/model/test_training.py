@@ -361,6 +361,35 @@ def test_palette_export_refuses_a_config_that_changes_more_than_sampling(
     assert code == 2 and not out.exists()
 
 
+def test_palette_export_averages_with_a_checkpoint_of_the_same_network(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    final = read_checkpoint(tiny_run / "final.safetensors")
+    other = tmp_path / "other.safetensors"
+    save_checkpoint(other, {name: tensor.float() + 1.0 for name, tensor in final.state.items()}, final.config)
+    out = tmp_path / "mean.safetensors"
+    assert (
+        palette.cli.main(["export", "--run", str(tiny_run), "--out", str(out), "--average", str(other)]) == 0
+    )
+    mean = read_checkpoint(out)
+    ema = read_checkpoint(tiny_run / "checkpoints" / "step-0000004" / "ema.safetensors").state
+    for name, tensor in ema.items():
+        torch.testing.assert_close(mean.state[name], (tensor + 0.5).half(), rtol=0, atol=2e-3)
+    assert "mean of the EMA weights and other.safetensors" in mean.metadata["weights"]
+
+
+def test_palette_export_refuses_to_average_with_another_network(tiny_run: Path, tmp_path: Path) -> None:
+    final = read_checkpoint(tiny_run / "final.safetensors")
+    other = tmp_path / "other.safetensors"
+    config = dataclasses.replace(final.config, tasks=("inpaint",))
+    save_checkpoint(other, final.state, config)
+    out = tmp_path / "mean.safetensors"
+    assert (
+        palette.cli.main(["export", "--run", str(tiny_run), "--out", str(out), "--average", str(other)]) == 2
+    )
+    assert not out.exists()
+
+
 def test_a_new_run_can_start_from_shipped_weights_with_a_fresh_optimizer(
     tiny_run: Path, photos: Path, tmp_path: Path
 ) -> None:
