@@ -123,7 +123,8 @@ def time_case(
         images = run_task(pipeline, task, image, mask, {}, settings, seeds)
         seconds.append(time.perf_counter() - started)
         output = f"{images[0].width}x{images[0].height}"
-    timings = " | ".join(f"{s:.2f} ({seconds[0] / s:.2f}x)" for s in seconds)
+    # Four significant digits: a quick run's colorization takes milliseconds, which two decimals print as 0.
+    timings = " | ".join(f"{s:.4g} ({seconds[0] / s:.2f}x)" for s in seconds)
     return f"| {name} | {width}x{height} | {output} | {settings.steps} | {passes} | {plan.cost} | {timings} |"
 
 
