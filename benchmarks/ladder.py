@@ -51,6 +51,14 @@ def _karras(sigma_max: float, sample_sigma_max: float | None = None) -> list[str
     return [f"model.diffusion.train_schedule={train}", f"model.diffusion.sample_schedule={sample}"]
 
 
+# The residual recipe from sigma 80 with the start level trained (session 4), which later rungs extend.
+_RESIDUAL_START = [
+    *_RESIDUAL,
+    *_karras(20.0, sample_sigma_max=80.0),
+    "model.diffusion.start_level_fraction=0.125",
+    "model.diffusion.prior=smoothed_telea",
+]
+
 DEFAULT_VARIANT = "residual-task-starts"  # the recipe of configs/residual-64.json
 # Name -> (what it is, the overrides of the base config).
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -69,22 +77,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     ),
     "residual-start": (
         "residual over the smoothed fill, 1/8 of examples at the first sampling level, sigma 80",
-        [
-            *_RESIDUAL,
-            *_karras(20.0, sample_sigma_max=80.0),
-            "model.diffusion.start_level_fraction=0.125",
-            "model.diffusion.prior=smoothed_telea",
-        ],
+        _RESIDUAL_START,
     ),
     "residual-task-starts": (
         "residual-start, each task's start examples where its default request starts (default)",
-        [
-            *_RESIDUAL,
-            *_karras(20.0, sample_sigma_max=80.0),
-            "model.diffusion.start_level_fraction=0.125",
-            "model.diffusion.prior=smoothed_telea",
-            "model.diffusion.task_start_levels=true",
-        ],
+        [*_RESIDUAL_START, "model.diffusion.task_start_levels=true"],
     ),
     "residual-att8": (
         "residual, self-attention at 8x8 only",

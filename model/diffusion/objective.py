@@ -62,10 +62,8 @@ class TrainingObjective:
         at_start = torch.rand(batch, device=gamma.device, dtype=torch.float64, generator=generator) < fraction
         if starts is None or not self.config.task_start_levels:
             return NoiseDraw(torch.where(at_start, self.start_level, gamma), none)
-        start_gamma = self._start_gammas(starts.to(gamma.device, torch.float64))
-        return NoiseDraw(
-            torch.where(at_start, start_gamma, gamma), at_start & (starts.to(gamma.device) < 1.0)
-        )
+        starts = starts.to(gamma.device, torch.float64)
+        return NoiseDraw(torch.where(at_start, self._start_gammas(starts), gamma), at_start & (starts < 1.0))
 
     def _start_gammas(self, starts: Tensor) -> Tensor:
         """The first level of a sampler started at each of ``starts``: it depends on the start alone."""
@@ -73,8 +71,8 @@ class TrainingObjective:
             start: sampling_gammas(self.config.sample_schedule, 1, start=start)[0].item()
             for start in starts.unique().tolist()
         }
-        return torch.tensor([levels[start] for start in starts.tolist()], dtype=torch.float64).to(
-            starts.device
+        return torch.tensor(
+            [levels[start] for start in starts.tolist()], dtype=torch.float64, device=starts.device
         )
 
     def _distributed_gamma(self, batch: int, generator: torch.Generator | None) -> Tensor:
