@@ -16,6 +16,7 @@ from torch import Tensor
 
 from model.config import ModelConfig
 from model.nn import PaletteUNet
+from model.nn.blocks import SelfAttention
 from model.runtime import Precision, RuntimeOptions
 from model.runtime import backend as backend_module
 from model.runtime import options as options_module
@@ -84,7 +85,7 @@ def test_the_exported_network_outputs_what_pytorch_does_within_1e_4_at_any_batch
     """Exact mode: fp32 (OpenVINO is told so; left alone it runs bf16 on CPUs with native bf16, which is
     off by ~1e-2). One export serves every batch size and image size."""
     require(backend)
-    runner = runner_for(backend, cached_export(network, config, tmp_path))
+    runner = runner_for(backend, cached_export(network, config, backend, tmp_path))
     for batch, size, gammas in [(1, 32, [0.5]), (3, 32, [1e-4, 0.3, 0.999]), (2, 64, [0.05, 0.7])]:
         inputs = network_inputs(batch, size, gammas)
         with torch.inference_mode():
@@ -92,6 +93,32 @@ def test_the_exported_network_outputs_what_pytorch_does_within_1e_4_at_any_batch
         actual = runner(*inputs)
         assert actual.shape == expected.shape
         assert (actual - expected).abs().max().item() < 1e-4, (batch, size)
+
+
+def test_onnxruntime_runs_each_attention_block_as_one_fused_op_and_openvino_the_standard_ops(
+    network: PaletteUNet, config: ModelConfig, tmp_path: Path
+) -> None:
+    """ONNX Runtime's fused attention never builds the HW x HW score matrix; OpenVINO does not read ONNX
+    Runtime's contrib ops. The ONNX Runtime export is made first: the OpenVINO one after it must not
+    inherit its attention."""
+    onnx = pytest.importorskip("onnx")
+    blocks = sum(isinstance(module, SelfAttention) for module in network.modules())
+    assert blocks > 0
+
+    def operators(backend: Backend) -> list[str]:
+        graph = onnx.load(str(cached_export(network, config, backend, tmp_path))).graph
+        return [node.op_type for node in graph.node]
+
+    fused = operators(Backend.ONNXRUNTIME)
+    assert fused.count("MultiHeadAttention") == blocks
+    assert "Softmax" not in fused
+    standard = operators(Backend.OPENVINO)
+    assert "MultiHeadAttention" not in standard
+    assert standard.count("Softmax") == blocks
+
+
+def test_each_backend_has_an_export_of_its_own(network: PaletteUNet, config: ModelConfig) -> None:
+    assert export_key(network, config, Backend.ONNXRUNTIME) != export_key(network, config, Backend.OPENVINO)
 
 
 @pytest.mark.parametrize(("batch", "threads"), [(1, 2), (2, 2), (3, 2), (4, 2), (5, 3), (2, 8), (7, 1)])
@@ -111,7 +138,7 @@ def test_onnxruntime_splits_a_batch_across_its_threads_and_returns_the_whole_bat
     """Two threads run a batch of three as parts of two and one rows, each in a one-thread session;
     the rows come back in order, equal to PyTorch's whole batch."""
     require(Backend.ONNXRUNTIME)
-    runner = OnnxRuntimeNetwork(cached_export(network, config, tmp_path), threads=2)
+    runner = OnnxRuntimeNetwork(cached_export(network, config, Backend.ONNXRUNTIME, tmp_path), threads=2)
     inputs = network_inputs(3, 32, [0.1, 0.5, 0.9])
     with torch.inference_mode():
         expected = network(*inputs)
@@ -130,7 +157,7 @@ def test_an_edm_preconditioned_network_exports_with_its_float64_scalings(
     require(backend)
     config = ModelConfig(unet=tiny_model_config().unet, diffusion=EDM_RESIDUAL)
     network = random_network(config)
-    runner = runner_for(backend, cached_export(network, config, tmp_path))
+    runner = runner_for(backend, cached_export(network, config, backend, tmp_path))
     inputs = network_inputs(4, 32, [1e-8, 0.01, 0.5, 0.9999])
     with torch.inference_mode():
         expected = network(*inputs)
@@ -165,9 +192,9 @@ def test_a_restart_reuses_the_export_of_unchanged_weights(
         real_export(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(backend_module, "export_onnx", counted)
-    first = cached_export(random_network(config, seed=1), config, tmp_path)
+    first = cached_export(random_network(config, seed=1), config, Backend.ONNXRUNTIME, tmp_path)
     modified = first.stat().st_mtime_ns
-    second = cached_export(random_network(config, seed=1), config, tmp_path)
+    second = cached_export(random_network(config, seed=1), config, Backend.ONNXRUNTIME, tmp_path)
     assert second == first
     assert len(exports) == 1
     assert first.stat().st_mtime_ns == modified
@@ -177,10 +204,10 @@ def test_a_restart_reuses_the_export_of_unchanged_weights(
 def test_changed_weights_get_a_new_export(config: ModelConfig, tmp_path: Path) -> None:
     require(Backend.ONNXRUNTIME)
     network = random_network(config, seed=2)
-    before = cached_export(network, config, tmp_path)
+    before = cached_export(network, config, Backend.ONNXRUNTIME, tmp_path)
     with torch.no_grad():
         network.conv_out.bias.add_(0.25)  # one tensor of the output layer
-    after = cached_export(network, config, tmp_path)
+    after = cached_export(network, config, Backend.ONNXRUNTIME, tmp_path)
     assert after != before
     inputs = network_inputs(2, 32, [0.2, 0.8])
     with torch.inference_mode():
@@ -192,8 +219,9 @@ def test_the_export_key_covers_the_config_as_well_as_the_weights(
     network: PaletteUNet, config: ModelConfig
 ) -> None:
     other = dataclasses.replace(config, diffusion=dataclasses.replace(config.diffusion, sigma_data=0.25))
-    assert export_key(network, config) == export_key(network, config)
-    assert export_key(network, other) != export_key(network, config)
+    key = export_key(network, config, Backend.ONNXRUNTIME)
+    assert export_key(network, config, Backend.ONNXRUNTIME) == key
+    assert export_key(network, other, Backend.ONNXRUNTIME) != key
 
 
 @pytest.mark.parametrize(
@@ -274,7 +302,7 @@ def test_openvino_runs_the_configured_threads_in_the_precision_asked_for(
     network: PaletteUNet, config: ModelConfig, tmp_path: Path
 ) -> None:
     require(Backend.OPENVINO)
-    path = cached_export(network, config, tmp_path)
+    path = cached_export(network, config, Backend.OPENVINO, tmp_path)
     exact = OpenVinoNetwork(path, 2, Precision.FP32).compiled
     assert int(exact.get_property("INFERENCE_NUM_THREADS")) == 2
     assert str(exact.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"
