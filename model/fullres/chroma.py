@@ -14,6 +14,12 @@ import numpy as np
 from PIL import Image
 
 EPSILON = 1e-3  # regularisation on luminance in [0, 1]: edges with a contrast above ~0.03 guide the chroma
+# The smallest window (radius 2: 5x5), also where the chroma is not enlarged: the model's chroma speckles from
+# pixel to pixel, which the guided filter averages out within the luminance's edges. At the model's own
+# resolution (64 px, no enlargement), on 40 training photos at DDIM-1, radius 2 lowered colorization's
+# perceptual distance from 0.390 to 0.352 and its FD from 135.8 to 112.6 (radius 1: 0.359 and 117.7;
+# 3 and 4: within 0.004 of radius 2), PSNR 21.18 -> 21.21.
+MIN_RADIUS = 2
 
 
 def _box(image: np.ndarray, radius: int) -> np.ndarray:
@@ -40,12 +46,11 @@ def guided_filter(guide: np.ndarray, image: np.ndarray, radius: int, epsilon: fl
 
 def upsample_chroma(color: Image.Image, gray: Image.Image) -> np.ndarray:
     """The chroma (Cb, Cr) of ``color`` at ``gray``'s size, (H, W, 2) float64 in YCbCr's 0..255 range:
-    resized (bicubic), then guided by ``gray`` where it was enlarged (window ~ the enlargement factor)."""
+    resized (bicubic), then guided by ``gray`` over a window of radius ~ the enlargement factor, and at
+    least :data:`MIN_RADIUS`."""
     chroma = np.asarray(color.convert("YCbCr").resize(gray.size, Image.Resampling.BICUBIC), dtype=np.float64)
     chroma = chroma[..., 1:]
     factor = max(gray.width / color.width, gray.height / color.height)
-    if factor <= 1.0:
-        return chroma
-    radius = max(1, round(factor))
+    radius = max(MIN_RADIUS, round(factor))
     guide = np.asarray(gray, dtype=np.float64) / 255.0
     return guided_filter(guide, chroma, radius)

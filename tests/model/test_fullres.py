@@ -277,6 +277,25 @@ def test_chroma_upsampled_under_the_luminance_stays_on_its_side_of_an_edge() -> 
     assert guided_step > 1.5 * plain_step
 
 
+def test_chroma_speckle_at_the_models_own_size_is_smoothed_but_not_across_an_edge() -> None:
+    """No enlargement (a 64 px answer from a 64 px sample): pixel-to-pixel colour noise is averaged out
+    within each side of the luminance's edge, and the two sides keep their own colours."""
+    gray = np.full((64, 64), 70, dtype=np.uint8)
+    gray[:, 32:] = 150
+    chroma = np.zeros((64, 64, 2))
+    chroma[:, :32] = (115.0, 150.0)  # Cb, Cr: reddish on the dark side (all within the RGB gamut)
+    chroma[:, 32:] = (145.0, 115.0)  # bluish on the bright side
+    speckled = chroma + np.random.default_rng(0).normal(0.0, 12.0, chroma.shape)
+    ycbcr = np.dstack([gray, speckled]).clip(0, 255).round().astype(np.uint8)
+    color = Image.fromarray(ycbcr, mode="YCbCr").convert("RGB")
+    smoothed = upsample_chroma(color, Image.fromarray(gray))
+    dark, bright = smoothed[:, 2:29], smoothed[:, 35:62]
+    input_noise = np.asarray(color.convert("YCbCr"), float)[:, 2:29, 1:].std(axis=(0, 1))
+    assert (dark.std(axis=(0, 1)) < 0.5 * input_noise).all()
+    assert np.abs(dark.mean(axis=(0, 1)) - (115.0, 150.0)).max() < 3.0
+    assert np.abs(bright.mean(axis=(0, 1)) - (145.0, 115.0)).max() < 3.0
+
+
 def test_progress_counts_tiles_times_steps_up_to_the_jobs_cost(
     tiny: PalettePipeline, photo: np.ndarray
 ) -> None:
