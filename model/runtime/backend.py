@@ -67,7 +67,7 @@ OUTPUT_NAME = "output"
 OPSET = 18
 CONTRIB_DOMAIN = "com.microsoft"  # ONNX Runtime's own operators
 ATTENTION_OP = "aten::scaled_dot_product_attention"
-EXPORT_FORMAT = "palette-onnx/2"  # bump when the export itself changes: every cached file is then stale
+EXPORT_FORMAT = "palette-onnx/3"  # bump when the export itself changes: every cached file is then stale
 CACHE_ENV = "PALETTE_ONNX_CACHE"
 EXTRA = "pip install 'palette-service[cpu]'"
 
@@ -112,55 +112,56 @@ def export_key(network: nn.Module, config: ModelConfig, backend: Backend) -> str
     return digest.hexdigest()
 
 
-def _multi_head_attention(head_channels: int) -> Callable[..., Any]:
-    """The exporter's symbolic for ``scaled_dot_product_attention(q, k, v)`` on (B, heads, HW,
-    ``head_channels``) tensors: ONNX Runtime's fused ``MultiHeadAttention`` with the heads folded into the
-    batch, (B * heads, HW, head_channels) and one head each, since the traced graph knows no sizes (the
-    batch and image size are dynamic) and the op needs its head count as a constant; the head width is the
-    config's. It scales by 1/sqrt(head_channels), as SDPA does by default. Anything but that plain case is
-    refused, so the export fails (and the worker runs in PyTorch) rather than computing something else."""
+@symbolic_helper.parse_args("v", "v", "v", "v", "f", "b", "v", "b")
+def _multi_head_attention(
+    graph: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_mask: Any,
+    dropout_p: float,
+    is_causal: bool,
+    scale: Any,
+    enable_gqa: bool,
+) -> Any:
+    """The exporter's symbolic for ``scaled_dot_product_attention(q, k, v)`` on (B, heads, HW, C) tensors:
+    ONNX Runtime's fused ``MultiHeadAttention`` with the heads folded into the batch, (B * heads, HW, C)
+    and one head each, since the traced graph knows no sizes (the batch and image size are dynamic) and
+    the op needs its head count as a constant; the head width C is read from the query's shape in the
+    graph. It scales by 1/sqrt(C), as SDPA does by default. Anything but that plain case is refused, so
+    the export fails (and the worker runs in PyTorch) rather than computing something else."""
+    plain = symbolic_helper._is_none(attn_mask) and symbolic_helper._is_none(scale)
+    if not plain or dropout_p != 0.0 or is_causal or enable_gqa:
+        raise ValueError("only unmasked, unscaled, non-causal attention exports as MultiHeadAttention")
+    head_width = graph.op(
+        "Slice",
+        graph.op("Shape", query),
+        graph.op("Constant", value_t=torch.tensor([3])),
+        graph.op("Constant", value_t=torch.tensor([4])),
+    )
+    per_head = graph.op("Concat", graph.op("Constant", value_t=torch.tensor([0, -1])), head_width, axis_i=0)
 
-    @symbolic_helper.parse_args("v", "v", "v", "v", "f", "b", "v", "b")
-    def symbolic(
-        graph: Any,
-        query: Any,
-        key: Any,
-        value: Any,
-        attn_mask: Any,
-        dropout_p: float,
-        is_causal: bool,
-        scale: Any,
-        enable_gqa: bool,
-    ) -> Any:
-        plain = symbolic_helper._is_none(attn_mask) and symbolic_helper._is_none(scale)
-        if not plain or dropout_p != 0.0 or is_causal or enable_gqa:
-            raise ValueError("only unmasked, unscaled, non-causal attention exports as MultiHeadAttention")
-        per_head = graph.op("Constant", value_t=torch.tensor([0, -1, head_channels]))
+    def heads_in_batch(tensor: Any) -> Any:  # (B, heads, HW, C) -> (B * heads, HW, C)
+        return graph.op("Reshape", graph.op("Flatten", tensor, axis_i=2), per_head)
 
-        def heads_in_batch(tensor: Any) -> Any:  # (B, heads, HW, C) -> (B * heads, HW, C)
-            return graph.op("Reshape", graph.op("Flatten", tensor, axis_i=2), per_head)
-
-        attended = graph.op(
-            f"{CONTRIB_DOMAIN}::MultiHeadAttention",
-            heads_in_batch(query),
-            heads_in_batch(key),
-            heads_in_batch(value),
-            num_heads_i=1,
-        )
-        return graph.op("Reshape", attended, graph.op("Shape", query))
-
-    return symbolic
+    attended = graph.op(
+        f"{CONTRIB_DOMAIN}::MultiHeadAttention",
+        heads_in_batch(query),
+        heads_in_batch(key),
+        heads_in_batch(value),
+        num_heads_i=1,
+    )
+    return graph.op("Reshape", attended, graph.op("Shape", query))
 
 
 @contextlib.contextmanager
-def _attention_exported_for(backend: Backend, config: ModelConfig) -> Iterator[dict[str, int]]:
+def _attention_exported_for(backend: Backend) -> Iterator[dict[str, int]]:
     """Within it, the TorchScript exporter writes attention the way ``backend`` runs it fastest; yields
     the extra operator domains the export uses."""
     if backend is not Backend.ONNXRUNTIME:
         yield {}
         return
-    symbolic = _multi_head_attention(config.unet.head_channels)
-    torch.onnx.register_custom_op_symbolic(ATTENTION_OP, symbolic, OPSET)
+    torch.onnx.register_custom_op_symbolic(ATTENTION_OP, _multi_head_attention, OPSET)
     try:
         yield {CONTRIB_DOMAIN: 1}
     finally:
@@ -185,7 +186,7 @@ def export_onnx(network: nn.Module, config: ModelConfig, path: Path, backend: Ba
         warnings.catch_warnings(),
         torch.inference_mode(False),
         torch.no_grad(),
-        _attention_exported_for(backend, config) as custom_opsets,
+        _attention_exported_for(backend) as custom_opsets,
     ):
         warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer warnings
         torch.onnx.export(
