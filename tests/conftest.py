@@ -25,6 +25,7 @@ from model.config import (
     Target,
 )
 from model.runtime import options as runtime_options
+from model.runtime import precision as runtime_precision
 from model.runtime.backend import CACHE_ENV
 from palette.up import RedisServer
 
@@ -79,13 +80,14 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def exact_cpu_sampling() -> Iterator[None]:
-    """Sampling on the CPU runs the exact fp32 mode on every machine, so that expected outputs hold on
-    CPUs with native bf16 too (where the default would be OpenVINO's bf16): in this process through the
-    probe, in the workers the tests start through PALETTE_PRECISION. Tests of the choice itself patch the
-    probe back."""
+def exact_cpu_numerics() -> Iterator[None]:
+    """Sampling and training on the CPU run fp32 on every machine, so that expected outputs hold on CPUs
+    with native bf16 too (where sampling would default to OpenVINO's bf16, and training on AMX to bf16
+    autocast): in this process through the probes, in the workers the tests start through
+    PALETTE_PRECISION. Tests of the choice itself patch the probes back."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime_options, "native_bf16_cpu", lambda: False)
+        patch.setattr(runtime_precision, "amx_cpu", lambda: False)
         patch.setenv("PALETTE_PRECISION", "fp32")
         yield
 

@@ -109,8 +109,9 @@ class TrainConfig:
     grad_accumulation: int = 1
     # Length of the run in optimizer steps.
     steps: int = 1_000_000
-    # Autocast precision of the forward pass; None = bf16 on CUDA, fp32 on CPU. fp16 (CUDA only) uses a
-    # gradient scaler. Weights, optimizer state and EMA always stay float32.
+    # Autocast precision of the forward pass; None = bf16 on CUDA and on CPUs with AMX, else fp32
+    # (model.runtime.precision.default_training_precision). fp16 (CUDA only) uses a gradient scaler.
+    # Weights, optimizer state and EMA always stay float32.
     precision: Precision | None = None
     # Seeds the initial weights, the example stream, the diffusion noise and the evaluation batch.
     seed: int = 0

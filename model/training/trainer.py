@@ -29,7 +29,7 @@ from model.data.dataset import Example, list_images
 from model.diffusion.objective import TrainingObjective
 from model.fullres.defaults import task_defaults
 from model.nn import PaletteUNet, create_network
-from model.runtime.precision import autocast, grad_scaler, resolve_precision
+from model.runtime.precision import autocast, grad_scaler, resolve_training_precision
 from model.training.config import TrainConfig
 from model.training.data import StreamBatches, training_dataset, training_loader
 from model.training.distributed import Distributed, distributed
@@ -102,7 +102,7 @@ class Trainer:
         self.out_dir = out_dir
         self.context = context
         self.device = context.device
-        self.precision = resolve_precision(config.precision, self.device)
+        self.precision = resolve_training_precision(config.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
             torch.backends.cuda.matmul.allow_tf32 = True

@@ -25,7 +25,8 @@ from model.data.dataset import PaletteDataset
 from model.diffusion.objective import TrainingObjective
 from model.nn import PaletteUNet
 from model.pipeline import Conditioning, PalettePipeline, Precision
-from model.runtime.precision import resolve_precision
+from model.runtime import precision as runtime_precision
+from model.runtime.precision import resolve_training_precision
 from model.sampling import SamplerKind, SamplerSettings
 from model.training import EMAConfig, OptimizerConfig, TrainConfig, train
 from model.training.data import StreamBatches
@@ -241,8 +242,16 @@ def test_resuming_with_a_different_model_is_refused(photos: Path, tmp_path: Path
 
 def test_fp16_training_is_refused_on_the_cpu() -> None:
     with pytest.raises(ValueError, match="CUDA"):
-        resolve_precision(Precision.FP16, CPU)
-    assert resolve_precision(None, CPU) is Precision.FP32
+        resolve_training_precision(Precision.FP16, CPU)
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(True, Precision.BF16), (False, Precision.FP32)])
+def test_cpu_training_defaults_to_bf16_only_where_the_cpu_has_amx(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, expected: Precision
+) -> None:
+    monkeypatch.setattr(runtime_precision, "amx_cpu", lambda: amx)
+    assert resolve_training_precision(None, CPU) is expected
+    assert resolve_training_precision(Precision.FP32, CPU) is Precision.FP32
 
 
 @pytest.mark.slow
