@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     device = torch.device("cpu") if args.quick else resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -158,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     batch = 2 if args.quick else args.batch or config.batch_size
     repeats = 2 if args.quick else args.repeats
     names = args.configs or (CPU_CONFIGS if device.type == "cpu" else "fp32,bf16,bf16+cl")
-    configurations = [parse_configuration(name, device) for name in names.split(",")]
+    try:
+        configurations = [parse_configuration(name, device) for name in names.split(",")]
+    except ValueError as error:
+        parser.error(str(error))
     network = random_network(model).to(device)
     arms = [Arm(configuration, network, model, batch) for configuration in configurations]
     info = machine(device)
