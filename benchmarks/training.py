@@ -68,7 +68,7 @@ class Arm:
     ) -> None:
         self.configuration = configuration
         layout = torch.channels_last if configuration.channels_last else torch.contiguous_format
-        self.network = copy.deepcopy(network).train().to(memory_format=layout)
+        self.network = copy.deepcopy(network).train().to(memory_format=layout)  # type: ignore[call-overload]
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=1e-5)
         device = next(network.parameters()).device
         self.objective = TrainingObjective(model.diffusion, device)
