@@ -33,6 +33,7 @@ from model.training import TrainConfig
 
 DEFAULT_CONFIG = REPO / "configs" / "residual-64.json"
 CPU_CONFIGS = "fp32,fp32+cl,bf16,bf16+cl"
+PRECISIONS = {precision.value for precision in Precision}
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ class Row:
 
 def parse_configuration(name: str, device: torch.device) -> Configuration:
     tokens = name.split("+")
-    precisions = [Precision(token) for token in tokens if token in Precision.__members__.values()]
-    unknown = [token for token in tokens if token not in Precision.__members__.values() and token != "cl"]
+    precisions = [Precision(token) for token in tokens if token in PRECISIONS]
+    unknown = [token for token in tokens if token not in PRECISIONS and token != "cl"]
     if unknown or len(precisions) != 1:
         raise ValueError(f"{name!r}: expected one of fp32|bf16|fp16, optionally +cl")
     check_precision(precisions[0], device)
@@ -80,8 +81,8 @@ class Arm:
             return values.contiguous(memory_format=layout)
 
         self.source, self.target = image(model.unet.out_channels), image(model.unet.out_channels)
-        self.mask = torch.ones((batch, model.unet.mask_channels, size, size), device=device)
-        self.mask = self.mask.contiguous(memory_format=layout)
+        mask_shape = (batch, model.unet.mask_channels, size, size)
+        self.mask = torch.ones(mask_shape, device=device).contiguous(memory_format=layout)
         self.gamma, self.from_source = self.objective.sample_levels(batch, generator)
         self.noise = image(model.unet.out_channels)
 

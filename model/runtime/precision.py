@@ -31,27 +31,32 @@ def default_precision(device: torch.device) -> Precision:
     return Precision.BF16 if device.type == "cuda" else Precision.FP32
 
 
-def native_bf16_cpu() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX). Elsewhere bf16 is emulated
-    (OpenVINO's bf16 ran 3-4x slower than its fp32 on an AVX-512 CPU without them), so it is never a default
-    there. Read from torch's cpuinfo probe rather than from OpenVINO, which is not imported to ask."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+def _cpu_has(feature: str) -> bool:
+    """torch's cpuinfo probe ``torch.cpu._is_<feature>_supported`` (False where this torch lacks it); read
+    from torch rather than from OpenVINO, which is not imported to ask."""
+    return bool(getattr(torch.cpu, f"_is_{feature}_supported", lambda: False)())
 
 
 def amx_cpu() -> bool:
     """Whether this CPU has AMX tile units (Intel Xeon since Sapphire Rapids), which multiply bf16 matrices
     at 7x its fp32 rate (one core of a 2-core Xeon: 1,114 against 160 GFLOP/s; benchmarks/RESULTS.md)."""
-    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    return _cpu_has("amx_tile")
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX). Elsewhere bf16 is emulated
+    (OpenVINO's bf16 ran 3-4x slower than its fp32 on an AVX-512 CPU without them), so it is never a default
+    there."""
+    return _cpu_has("avx512_bf16") or amx_cpu()
 
 
 def default_training_precision(device: torch.device) -> Precision:
-    """The autocast precision a training run takes unless its config says: bf16 on CUDA, and on CPUs with
-    AMX, where a training step of the default network took half the time of fp32's (978 against 1,941 ms,
-    batch 16, one thread) and 300 steps from the shipped weights reached the same validation loss
-    (model/weights/README.md); fp32 on other CPUs, where bf16 is emulated or, with AVX512-BF16 alone, not
-    measured for training."""
-    return Precision.BF16 if device.type == "cuda" or amx_cpu() else Precision.FP32
+    """The autocast precision a training run takes unless its config says: the device's default, except on
+    CPUs with AMX, which take bf16: a training step of the default network took half the time of fp32's
+    there (1,052 against 2,056 ms, batch 16, one thread; benchmarks/training.py) and 300 steps from the
+    shipped weights reached the same validation loss (model/weights/README.md). Other CPUs keep fp32: bf16
+    is emulated there or, with AVX512-BF16 alone, not measured for training."""
+    return Precision.BF16 if device.type == "cpu" and amx_cpu() else default_precision(device)
 
 
 def check_precision(precision: Precision, device: torch.device) -> None:
