@@ -82,12 +82,12 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session", autouse=True)
 def exact_cpu_numerics() -> Iterator[None]:
     """Sampling and training on the CPU run fp32 on every machine, so that expected outputs hold on CPUs
-    with native bf16 too (where sampling would default to OpenVINO's bf16, and training on AMX to bf16
+    with native bf16 too (where sampling would default to OpenVINO's bf16, and training to bf16
     autocast): in this process through the probes, in the workers the tests start through
     PALETTE_PRECISION. Tests of the choice itself patch the probes back."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime_options, "native_bf16_cpu", lambda: False)
-        patch.setattr(runtime_precision, "amx_cpu", lambda: False)
+        patch.setattr(runtime_precision, "native_bf16_cpu", lambda: False)
         patch.setenv("PALETTE_PRECISION", "fp32")
         yield
 

@@ -52,11 +52,12 @@ def native_bf16_cpu() -> bool:
 
 def default_training_precision(device: torch.device) -> Precision:
     """The autocast precision a training run takes unless its config says: the device's default, except on
-    CPUs with AMX, which take bf16: a training step of the default network took half the time of fp32's
-    there (1,052 against 2,056 ms, batch 16, one thread; benchmarks/training.py) and 300 steps from the
-    shipped weights reached the same validation loss (model/weights/README.md). Other CPUs keep fp32: bf16
-    is emulated there or, with AVX512-BF16 alone, not measured for training."""
-    return Precision.BF16 if device.type == "cpu" and amx_cpu() else default_precision(device)
+    CPUs with native bf16, which take bf16: a training step of the default network took 0.51x fp32's time on
+    an Intel Xeon with AMX (1,052 against 2,056 ms, batch 16, one thread; benchmarks/training.py) and 0.65x
+    on an AMD EPYC Zen 4 with AVX512-BF16 alone (1,413 against 2,180 ms), and 300 steps from the shipped
+    weights reached the same validation loss (model/weights/README.md). Other CPUs keep fp32: bf16 is
+    emulated there, slower than fp32."""
+    return Precision.BF16 if device.type == "cpu" and native_bf16_cpu() else default_precision(device)
 
 
 def check_precision(precision: Precision, device: torch.device) -> None:

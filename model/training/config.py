@@ -109,7 +109,7 @@ class TrainConfig:
     grad_accumulation: int = 1
     # Length of the run in optimizer steps.
     steps: int = 1_000_000
-    # Autocast precision of the forward pass; None = bf16 on CUDA and on CPUs with AMX, else fp32
+    # Autocast precision of the forward pass; None = bf16 on CUDA and on CPUs with native bf16, else fp32
     # (model.runtime.precision.default_training_precision). fp16 (CUDA only) uses a gradient scaler.
     # Weights, optimizer state and EMA always stay float32.
     precision: Precision | None = None

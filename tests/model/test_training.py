@@ -245,11 +245,11 @@ def test_fp16_training_is_refused_on_the_cpu() -> None:
         resolve_training_precision(Precision.FP16, CPU)
 
 
-@pytest.mark.parametrize(("amx", "expected"), [(True, Precision.BF16), (False, Precision.FP32)])
-def test_cpu_training_defaults_to_bf16_only_where_the_cpu_has_amx(
-    monkeypatch: pytest.MonkeyPatch, amx: bool, expected: Precision
+@pytest.mark.parametrize(("native_bf16", "expected"), [(True, Precision.BF16), (False, Precision.FP32)])
+def test_cpu_training_defaults_to_bf16_only_where_the_cpu_has_native_bf16(
+    monkeypatch: pytest.MonkeyPatch, native_bf16: bool, expected: Precision
 ) -> None:
-    monkeypatch.setattr(runtime_precision, "amx_cpu", lambda: amx)
+    monkeypatch.setattr(runtime_precision, "native_bf16_cpu", lambda: native_bf16)
     assert resolve_training_precision(None, CPU) is expected
     assert resolve_training_precision(Precision.FP32, CPU) is Precision.FP32
 
