@@ -106,6 +106,10 @@ def _exc_info() -> ExcInfo:
 
 
 class BatchWorker(SimpleWorker):
+    # RQ doubles its wait between attempts to reach a lost Redis up to 60 s, so a worker could sit idle for
+    # up to a minute after Redis came back; capped, it is listed and serving again within seconds.
+    max_connection_wait_time = 4.0
+
     def __init__(
         self, queues: Sequence[Queue], *, connection: Redis, engine: SamplingEngine, settings: Settings,
         model_load_seconds: float, name: str | None = None,
