@@ -16,6 +16,7 @@ from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -40,6 +41,7 @@ from model.data.demo import (
 from model.data.demo.catalogue import (
     DEBIAN_PACKAGES,
     JIGZO,
+    KPHOTOALBUM,
     LEGACY_SPLIT_PACKAGES,
     PYTHON_FILE_SOURCES,
     RESERVED_PACKAGES,
@@ -253,9 +255,31 @@ VERSION_2_ADDED_VAL = {
 }
 
 
-def test_photographs_added_in_version_2_keep_their_split() -> None:
+# The photographs catalogue version 3 (scratch, kphotoalbum) added to val, pinned for the same reason.
+VERSION_3_ADDED_VAL = {
+    "kphotoalbum-blackie",
+    "kphotoalbum-grand_canyon_1",
+    "kphotoalbum-skagen_2",
+    "kphotoalbum-snow",
+    "kphotoalbum-spiff_2",
+    "scratch-brick-wall2",
+    "scratch-building-at-mit",
+    "scratch-garden-rock",
+    "scratch-grand-canyon",
+    "scratch-lake",
+    "scratch-mansion",
+    "scratch-pathway",
+    "scratch-the-movies",
+    "scratch-train-tracks1",
+    "scratch-wave",
+}
+
+
+def test_photographs_added_since_version_2_keep_their_split() -> None:
     splits = assign_splits(_catalogue_strata(), 0.2, seed=0)
-    assert {name for name, split in splits.items() if split == "val"} == VERSION_1_VAL | VERSION_2_ADDED_VAL
+    assert {name for name, split in splits.items() if split == "val"} == (
+        VERSION_1_VAL | VERSION_2_ADDED_VAL | VERSION_3_ADDED_VAL
+    )
 
 
 @pytest.mark.parametrize(("val_fraction", "seed"), [(0.2, 0), (0.2, 1), (0.3, 2), (0.1, 5)])
@@ -567,6 +591,32 @@ def test_debian_source_crops_catalogued_boxes_and_records_per_file_licences(
     assert entries["tuxpaint-mossy_bark"].licence.startswith("GPL-2+")
     assert entries["tuxpaint-reef-back"].licence.startswith("public domain")
     assert entries["tuxpaint-reef-back"].credit.startswith("Thomas K. Gibson")
+
+
+@needs_dpkg
+@pytest.mark.usefixtures("no_apt_get")
+def test_debian_source_turns_pictures_stored_sideways_upright(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, tree = tmp_path / "cache", tmp_path / "tree"
+    demo_album = tree / "usr/share/kphotoalbum/demo"
+    _png(demo_album / "wayne.jpg", (80, 60))  # catalogued as 90 degrees clockwise
+    _png(demo_album / "grand_canyon_1.jpg", (80, 60))  # 180
+    _png(demo_album / "skagen.jpg", (80, 60))  # upright
+    upside_down = Image.open(demo_album / "grand_canyon_1.jpg")
+    upside_down.paste((0, 0, 255), (0, 0, 20, 15))  # a blue marker in the stored top-left corner
+    upside_down.save(demo_album / "grand_canyon_1.jpg")
+    _build_deb(tree, "kphotoalbum", "5.9-1", cache)
+    monkeypatch.setattr(catalogue, "DEBIAN_PACKAGES", (KPHOTOALBUM,))
+
+    out = tmp_path / "out"
+    manifest = build_demo_dataset(out, short_side=1024, sources=["debian"], deb_cache=cache)
+
+    entries = {Path(entry.file).stem: entry for entry in manifest.images}
+    assert entries["kphotoalbum-wayne"].size == (60, 80)
+    assert entries["kphotoalbum-skagen"].size == (80, 60)
+    blue = np.asarray(Image.open(out / entries["kphotoalbum-grand_canyon_1"].file).convert("RGB"))[..., 2]
+    assert blue[55, 75] > 200 > blue[5, 5]  # the marker is now bottom-right
 
 
 @needs_dpkg

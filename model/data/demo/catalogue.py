@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-CATALOGUE_VERSION = 2
+CATALOGUE_VERSION = 3
 
 # Reserved for independent evaluation: no image from these ever enters the demo set. ``fetch_deb`` and
 # ``WallpaperPackage`` refuse them by name.
@@ -181,6 +181,9 @@ class WallpaperPackage:
     licence: str  # of every photo, unless ``licences`` says otherwise for its key
     licences: Mapping[str, str] = field(default_factory=dict)
     crops: Mapping[str, Box] = field(default_factory=dict)  # key -> box, e.g. to cut letterbox bars
+    # key -> degrees clockwise that make the picture upright, where the package keeps the orientation
+    # outside the file (KPhotoAlbum's index.xml ``angle``) rather than in its EXIF tag
+    rotations: Mapping[str, Literal[90, 180, 270]] = field(default_factory=dict)
     kind: Literal["raster", "jigzo"] = "raster"
 
     def __post_init__(self) -> None:
@@ -188,9 +191,14 @@ class WallpaperPackage:
         overlap = set(self.photos) & self.rejected
         if overlap:
             raise ValueError(f"{self.name}: {sorted(overlap)} both photo and rejected")
-        strays = (set(self.licences) | set(self.crops)) - set(self.photos)
+        strays = (set(self.licences) | set(self.crops) | set(self.rotations)) - set(self.photos)
         if strays:
-            raise ValueError(f"{self.name}: licences/crops for keys that are not photos: {sorted(strays)}")
+            raise ValueError(
+                f"{self.name}: licences/crops/rotations for keys that are not photos: {sorted(strays)}"
+            )
+        bad_angles = {key: angle for key, angle in self.rotations.items() if angle not in (90, 180, 270)}
+        if bad_angles:
+            raise ValueError(f"{self.name}: rotations must be 90, 180 or 270 degrees, got {bad_angles}")
 
     def licence_of(self, key: str) -> str:
         return self.licences.get(key, self.licence)
@@ -472,10 +480,137 @@ TUXPAINT = WallpaperPackage(
     crops={"mossy_bark": (0, 28, 640, 452)},
 )
 
+# scratch 1.4.0.6~dfsg1-6.1: the photographic stage backgrounds of Scratch 1.4's media library
+# (usr/share/scratch/Media/Backgrounds/<category>/, 480x360). Debian's copyright: Files: Help/* Media/*
+# Projects, CC-BY-SA-3.0, (c) 2011 Massachusetts Institute of Technology. Rejected: the drawings
+# (party-room, room1, room2, room3, spotlight-stage, woods-and-bench, school2, basketball-court2), a render
+# (brick-wall1), a grayscale photograph (moon) and graffiti (a blurred painting filling the frame). The GIFs
+# (256-colour palettes: desert, woods, stars, underwater, flowers, night-city, train-tracks3, school1,
+# bedroom1, bedroom2, xy-grid) are not matched.
+SCRATCH = WallpaperPackage(
+    name="scratch",
+    prefix="scratch",
+    pattern=re.compile(r"usr/share/scratch/Media/Backgrounds/[^/]+/(?P<key>[^/]+)\.(?:jpg|png)"),
+    photos={
+        key: "Massachusetts Institute of Technology (Scratch 1.4 media library)"
+        for key in (
+            "all-sports-mural",
+            "atom-playground",
+            "baseball-field",
+            "basketball-court1-a",
+            "basketball-court1-b",
+            "beach-malibu",
+            "bench-with-view",
+            "berkeley-mural",
+            "boardwalk",
+            "brick-wall-and-stairs",
+            "brick-wall2",
+            "building-at-mit",
+            "building-fireproof",
+            "canyon",
+            "castle",
+            "chalkboard",
+            "city-with-water",
+            "city-with-water2",
+            "clothing-store",
+            "driveway",
+            "flower-bed",
+            "football-field",
+            "forest",
+            "garden-rock",
+            "grand-canyon",
+            "gravel-desert",
+            "hall",
+            "hallway_outdoors",
+            "hay_field",
+            "hill",
+            "houses",
+            "kitchen",
+            "lake",
+            "mansion",
+            "mural-faro",
+            "parking-ramp",
+            "pathway",
+            "playing-field",
+            "pool",
+            "route66",
+            "silos",
+            "tennis-backboard",
+            "the-movies",
+            "the-movies-inside",
+            "train-tracks1",
+            "train-tracks2",
+            "tree",
+            "village",
+            "water-and-rocks",
+            "wave",
+            "wooden-house",
+        )
+    },
+    rejected=frozenset(
+        {
+            "basketball-court2",
+            "brick-wall1",
+            "graffiti",
+            "moon",
+            "party-room",
+            "room1",
+            "room2",
+            "room3",
+            "school2",
+            "spotlight-stage",
+            "woods-and-bench",
+        }
+    ),
+    licence="CC-BY-SA-3.0 (Debian copyright, Files: Media/*)",
+)
+
+# kphotoalbum 5.9.1-1: the photographs of its demo album (usr/share/kphotoalbum/demo), taken by its author;
+# Debian's copyright: GPL-2+, (c) Jesper K. Pedersen. People, a pool bar, pets, the Grand Canyon, the
+# Danish coast. Four are stored sideways or upside down with the angle in the album's index.xml.
+# Not matched: movie.avi.
+KPHOTOALBUM = WallpaperPackage(
+    name="kphotoalbum",
+    prefix="kphotoalbum",
+    pattern=re.compile(r"usr/share/kphotoalbum/demo/(?P<key>[^/]+)\.jpg"),
+    photos={
+        key: "Jesper K. Pedersen (KPhotoAlbum demo album)"
+        for key in (
+            "anne_helene",
+            "bar55",
+            "bar55_2",
+            "blackie",
+            "cold_water",
+            "donna",
+            "donna_2",
+            "grand_canyon_1",
+            "grand_canyon_2",
+            "grand_canyon_3",
+            "jesper",
+            "jesper_2",
+            "new_wave_1",
+            "new_wave_2",
+            "pool",
+            "pool_2",
+            "qt-logo",
+            "skagen",
+            "skagen_2",
+            "snow",
+            "spiff",
+            "spiff_2",
+            "sunset",
+            "wayne",
+        )
+    },
+    rejected=frozenset(),
+    licence="GPL-2+ (Debian copyright)",
+    rotations={"grand_canyon_1": 180, "new_wave_1": 90, "pool_2": 270, "wayne": 90},
+)
+
 # Fetched in this order. Reviewed and not fetched (no usable photograph, see README): gnome-backgrounds,
 # lomiri-wallpapers, sway-backgrounds, xfdesktop4-data, lxde-common, desktop-base, stellarium-data,
 # mypaint-data-extras, imagemagick-6-doc, kdegames-mahjongg-data-kf5, eterm, visp-images-data,
-# python3-skimage, gimp-data, kstars-data, marble-data.
+# python3-skimage, gimp-data, kstars-data, marble-data, digikam-data, photofilmstrip.
 DEBIAN_PACKAGES: tuple[WallpaperPackage, ...] = (
     PLASMA,
     MATE,
@@ -485,4 +620,6 @@ DEBIAN_PACKAGES: tuple[WallpaperPackage, ...] = (
     JIGZO,
     LXQT,
     TUXPAINT,
+    SCRATCH,
+    KPHOTOALBUM,
 )

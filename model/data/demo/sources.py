@@ -233,9 +233,11 @@ def read_jigzo_puzzle(path: Path) -> Image.Image:
     return atlas.crop((x + 1, y + 1, x + width - 1, y + height - 1))
 
 
-def _load_raster(path: Path, box: catalogue.Box | None) -> Image.Image:
-    image = Image.open(path)
-    return image if box is None else image.crop(box)
+def _load_raster(path: Path, box: catalogue.Box | None, clockwise: int = 0) -> Image.Image:
+    image: Image.Image = Image.open(path)
+    if box is not None:
+        image = image.crop(box)
+    return image.rotate(-clockwise, expand=True) if clockwise else image
 
 
 def _cached_deb(package: str, cache: Path) -> Path | None:
@@ -314,7 +316,9 @@ def wallpaper_images(package: WallpaperPackage, deb_cache: Path, workdir: Path) 
         if package.kind == "jigzo":
             load: Callable[[], Image.Image] = functools.partial(read_jigzo_puzzle, path)
         else:
-            load = functools.partial(_load_raster, path, package.crops.get(key))
+            load = functools.partial(
+                _load_raster, path, package.crops.get(key), package.rotations.get(key, 0)
+            )
         images.append(
             SourceImage(
                 name=f"{package.prefix}-{key}",
