@@ -138,12 +138,17 @@ async function loadModel() {
       const verdict = score.beats_baseline ? 'better than' : 'worse than';
       item.textContent =
         `${score.condition ?? score.task}: ${verdict} ${score.baseline} ` +
-        `(${score.measure} ${score.model.toFixed(1)} against ${score.baseline_score.toFixed(1)}; lower is better)`;
+        `(${score.measure} ${scoreText(score.model)} against ${scoreText(score.baseline_score)}; lower is better)`;
       return item;
     }),
   );
   page.modelDetails.hidden = !scores.length;
   page.aboutModel.hidden = false;
+}
+
+// An evaluation score as the report's tables print it: FD to 0.1, a perceptual distance (under 1) to 0.001.
+function scoreText(value) {
+  return value < 1 ? value.toFixed(3) : value.toFixed(1);
 }
 
 // localStorage may be unavailable (privacy modes); then nothing is remembered, and that is all.

@@ -94,8 +94,8 @@ def test_the_tasks_where_the_model_beats_the_best_baseline_are_named(
     )
     model = describe(settings, weights)
     assert model["summary"] == (
-        "On 6 held-out photos (24 inputs per task) it beats the classical baselines at inpainting, "
-        "and scores below them at colorization."
+        "On 6 held-out photos (24 inputs per task) it beats the classical baselines on every measure at "
+        "inpainting, and not on every measure at colorization."
     )
     scores = {score["task"]: score for score in model["evaluation"]["tasks"]}
     assert scores["inpaint"] == {
@@ -131,7 +131,21 @@ def test_tables_of_a_task_on_one_condition_are_named_by_that_condition(
     )
     model = describe(settings, weights)
     assert model["evaluation"]["tasks"][0]["condition"] == "restore: JPEG quality 10"
-    assert (
-        "beats the classical baselines at every task it was measured on (restore: JPEG quality 10)"
-        in (model["summary"])
+    assert "on every measure at every task it was measured on (restore: JPEG quality 10)" in model["summary"]
+
+
+def test_a_task_counts_as_won_only_when_fd_and_perceptual_distance_both_beat_the_baselines(
+    settings: Settings, weights: Path
+) -> None:
+    tinted = rows(95.0, {"grayscale input": 100.0})  # a colour cast: better FD ...
+    tinted[0]["metrics"]["perceptual"] = 0.36  # ... but a worse perceptual distance than the input
+    tinted[1]["metrics"]["perceptual"] = 0.34
+    write_report(weights, {"colorize": tinted})
+    model = describe(settings, weights)
+    scores = {score["measure"]: score for score in model["evaluation"]["tasks"]}
+    assert scores["fd_effnetlite0"]["beats_baseline"] is True
+    assert scores["perceptual"]["beats_baseline"] is False
+    assert model["summary"] == (
+        "On 6 held-out photos (24 inputs per task) it beats the classical baselines on some measures but not "
+        "all at colorization."
     )
