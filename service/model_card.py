@@ -133,7 +133,12 @@ def summarise(evaluation: ModelEvaluation | None) -> str:
     worse = [name for name, won in verdicts.items() if not won]
     photos = f"{evaluation.photos} held-out photos" if evaluation.photos else "held-out photos"
     measured = f"On {photos} ({evaluation.inputs_per_task} inputs per task)"
-    if not better and not any(score.beats_baseline for score in evaluation.tasks):
+    if not better:
+        if any(score.beats_baseline for score in evaluation.tasks):
+            return (
+                f"{measured} it beats the classical baselines on some measures but not all at "
+                f"{_listing(worse)}."
+            )
         return (
             f"{measured} it scores below simple classical baselines at every task it was measured on "
             f"({_listing(worse)}), so it shows the service working end to end rather than improving photos."
@@ -143,10 +148,6 @@ def summarise(evaluation: ModelEvaluation | None) -> str:
         return (
             f"{measured} it beats the classical baselines on every measure at every task it was measured on "
             f"({everything})."
-        )
-    if not better:
-        return (
-            f"{measured} it beats the classical baselines on some measures but not all at {_listing(worse)}."
         )
     return (
         f"{measured} it beats the classical baselines on every measure at {_listing(better)}, "

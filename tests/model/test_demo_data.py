@@ -26,6 +26,7 @@ from model.data.demo import (
     PLASMA,
     DemoDataError,
     Manifest,
+    ManifestEntry,
     assign_splits,
     build_demo_dataset,
     catalogue,
@@ -540,6 +541,18 @@ def _build_deb(tree: Path, package: str, version: str, cache: Path) -> None:
     )
 
 
+def _build_from_one_package(
+    package: WallpaperPackage, version: str, tree: Path, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, ManifestEntry]:
+    """``tree`` packed as ``package``'s cached .deb, and the demo set built from that package alone into
+    ``out`` (short side 1024: nothing is downsized); its entries by file stem."""
+    cache = out.parent / "cache"
+    _build_deb(tree, package.name, version, cache)
+    monkeypatch.setattr(catalogue, "DEBIAN_PACKAGES", (package,))
+    manifest = build_demo_dataset(out, short_side=1024, sources=["debian"], deb_cache=cache)
+    return {Path(entry.file).stem: entry for entry in manifest.images}
+
+
 @pytest.fixture
 def no_apt_get(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any download attempt fails: the tests must be served from the cache."""
@@ -575,17 +588,14 @@ def test_debian_source_uses_the_cached_deb_and_keeps_only_reviewed_photos(
 def test_debian_source_crops_catalogued_boxes_and_records_per_file_licences(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache, tree = tmp_path / "cache", tmp_path / "tree"
+    tree = tmp_path / "tree"
     _png(tree / "usr/share/tuxpaint/templates/mossy_bark.jpg", (640, 480))  # letterboxed upstream
     _png(tree / "usr/share/tuxpaint/starters/reef-back.png", (448, 376))
     _png(tree / "usr/share/tuxpaint/starters/reef.png", (448, 376))  # overlay: not matched
     _png(tree / "usr/share/tuxpaint/templates/cliff.jpg", (96, 64))  # a package of 3 gives one to val
-    _build_deb(tree, "tuxpaint-data", "1:0.9-1", cache)
-    monkeypatch.setattr(catalogue, "DEBIAN_PACKAGES", (TUXPAINT,))
 
-    manifest = build_demo_dataset(tmp_path / "out", short_side=1024, sources=["debian"], deb_cache=cache)
+    entries = _build_from_one_package(TUXPAINT, "1:0.9-1", tree, tmp_path / "out", monkeypatch)
 
-    entries = {Path(entry.file).stem: entry for entry in manifest.images}
     assert sorted(entries) == ["tuxpaint-cliff", "tuxpaint-mossy_bark", "tuxpaint-reef-back"]
     assert entries["tuxpaint-mossy_bark"].original_size == (640, 424)
     assert entries["tuxpaint-mossy_bark"].licence.startswith("GPL-2+")
@@ -598,7 +608,7 @@ def test_debian_source_crops_catalogued_boxes_and_records_per_file_licences(
 def test_debian_source_turns_pictures_stored_sideways_upright(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache, tree = tmp_path / "cache", tmp_path / "tree"
+    tree = tmp_path / "tree"
     demo_album = tree / "usr/share/kphotoalbum/demo"
     _png(demo_album / "wayne.jpg", (80, 60))  # catalogued as 90 degrees clockwise
     _png(demo_album / "grand_canyon_1.jpg", (80, 60))  # 180
@@ -606,13 +616,10 @@ def test_debian_source_turns_pictures_stored_sideways_upright(
     upside_down = Image.open(demo_album / "grand_canyon_1.jpg")
     upside_down.paste((0, 0, 255), (0, 0, 20, 15))  # a blue marker in the stored top-left corner
     upside_down.save(demo_album / "grand_canyon_1.jpg")
-    _build_deb(tree, "kphotoalbum", "5.9-1", cache)
-    monkeypatch.setattr(catalogue, "DEBIAN_PACKAGES", (KPHOTOALBUM,))
 
     out = tmp_path / "out"
-    manifest = build_demo_dataset(out, short_side=1024, sources=["debian"], deb_cache=cache)
+    entries = _build_from_one_package(KPHOTOALBUM, "5.9-1", tree, out, monkeypatch)
 
-    entries = {Path(entry.file).stem: entry for entry in manifest.images}
     assert entries["kphotoalbum-wayne"].size == (60, 80)
     assert entries["kphotoalbum-skagen"].size == (80, 60)
     blue = np.asarray(Image.open(out / entries["kphotoalbum-grand_canyon_1"].file).convert("RGB"))[..., 2]
@@ -622,18 +629,15 @@ def test_debian_source_turns_pictures_stored_sideways_upright(
 @needs_dpkg
 @pytest.mark.usefixtures("no_apt_get")
 def test_jigzo_package_yields_its_puzzle_photographs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache, tree = tmp_path / "cache", tmp_path / "tree"
+    tree = tmp_path / "tree"
     puzzles = tree / "usr/share/games/jigzo/puzzles/00_default"
     _jigzo_puzzle(puzzles / "bike-3x4.pzl", (0, 0, 20, 30), (220, 30, 40))
     _jigzo_puzzle(puzzles / "heli-4x3.pzl", (2, 2, 30, 20), (30, 40, 220))
     _jigzo_puzzle(puzzles / "bird-2x3.pzl", (0, 0, 20, 30), (220, 30, 40))  # three: one goes to val
     _jigzo_puzzle(puzzles / "penguin-3x2.pzl", (0, 0, 30, 20), (30, 220, 40))  # rejected: non-commercial
-    _build_deb(tree, "jigzo-data", "0.6-1", cache)
-    monkeypatch.setattr(catalogue, "DEBIAN_PACKAGES", (JIGZO,))
 
-    manifest = build_demo_dataset(tmp_path / "out", short_side=1024, sources=["debian"], deb_cache=cache)
+    entries = _build_from_one_package(JIGZO, "0.6-1", tree, tmp_path / "out", monkeypatch)
 
-    entries = {Path(entry.file).stem: entry for entry in manifest.images}
     assert sorted(entries) == ["jigzo-bike-3x4", "jigzo-bird-2x3", "jigzo-heli-4x3"]
     assert entries["jigzo-heli-4x3"].original_size == (28, 18)
     assert entries["jigzo-heli-4x3"].licence.startswith("GPL-2 ")
