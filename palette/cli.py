@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("model.training.cli", "main", "train a Palette model"),
     "export": ("model.training.export", "main", "a run's latest EMA weights as an inference checkpoint"),
     "eval": ("model.evaluation.cli", "main", "evaluate a checkpoint on held-out images"),
+    "compare": ("model.evaluation.compare", "main", "pair two evaluations' scores input by input"),
     "data": ("model.data.cli", "main", "data set commands (palette data demo)"),
 }
 

@@ -22,9 +22,16 @@ from tqdm import tqdm
 from model.evaluation.baselines import Baseline, baselines_for
 from model.evaluation.conditions import Condition, conditions_for
 from model.evaluation.features import FeatureExtractor
-from model.evaluation.heldout import CROP_FRACTION, Crop, EvalInput, degrade_all, load_crops
+from model.evaluation.heldout import (
+    CROP_FRACTION,
+    Crop,
+    EvalInput,
+    degrade_all,
+    inputs_fingerprint,
+    load_crops,
+)
 from model.evaluation.inception import NOT_COMPUTED, Inception
-from model.evaluation.scoring import Metrics, score_rows
+from model.evaluation.scoring import Metrics, PerInput, score_rows
 from model.fullres.run import run_arrays
 from model.pipeline import Conditioning, PalettePipeline, Precision, Progress
 from model.sampling import SamplerSettings
@@ -65,6 +72,7 @@ class RowResult:
     samples_per_input: int
     seconds_per_image: float
     metrics: Metrics
+    per_input: PerInput  # for paired differences between rows (model.evaluation.paired)
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class TaskResult:
     task: str  # the condition's key, e.g. "inpaint-box16"
     title: str  # what the condition is, e.g. "centred box, 16% of the image"
     inputs: int
+    inputs_sha256: str  # model.evaluation.heldout.inputs_fingerprint: equal means the same inputs
     rows: list[RowResult]
     preview: Preview
 
@@ -238,8 +247,17 @@ def evaluate_condition(
         task=condition.key,
         title=f"{condition.task}: {condition.title}",
         inputs=len(inputs),
+        inputs_sha256=inputs_fingerprint(inputs),
         rows=[
-            RowResult(name, kind, sampler, outputs[name].shape[1], per_image, scores[name])
+            RowResult(
+                name,
+                kind,
+                sampler,
+                outputs[name].shape[1],
+                per_image,
+                scores[name].metrics,
+                scores[name].per_input,
+            )
             for name, kind, sampler, per_image in rows
         ],
         preview=Preview(

@@ -25,7 +25,9 @@ class Gaussian:
 @dataclass(frozen=True)
 class KernelDistance:
     mean: float  # unbiased MMD^2 averaged over subsets
-    std: float  # spread over subsets: how much the estimate moves with the draw
+    # Spread over subsets, how much the estimate moves with the draw; None when the sets are no larger
+    # than one subset, which is then the whole of both and has no spread to report.
+    std: float | None
 
 
 def as_features(features: np.ndarray) -> np.ndarray:
@@ -107,4 +109,5 @@ def kernel_distance(
         k_uv = (u @ v.T / dim + 1.0) ** 3
         within = (k_uu.sum() - np.trace(k_uu) + k_vv.sum() - np.trace(k_vv)) / (size * (size - 1))
         estimates[index] = within - 2.0 * k_uv.mean()
-    return KernelDistance(mean=float(estimates.mean()), std=float(estimates.std()))
+    spread = float(estimates.std()) if subsets > 1 else None
+    return KernelDistance(mean=float(estimates.mean()), std=spread)

@@ -12,6 +12,7 @@ from typing import Any
 from model.evaluation.evaluate import EvaluationResult, RowResult, TaskResult
 from model.evaluation.features import WEIGHTS_PACKAGE
 from model.evaluation.grid import contact_sheet
+from model.evaluation.paired import PAIRED_MEASURES, paired_difference
 
 FORMAT = "palette-eval/1"
 FEATURE_NETWORK = f"EfficientNet-Lite0, ImageNet weights from the {WEIGHTS_PACKAGE} package"
@@ -37,12 +38,16 @@ How to read this:
 
 - Cells with two numbers are *mean / best-of-N*: the mean over every sample, then the mean over inputs of
   the best of the N samples drawn for that input (an oracle's pick; baselines draw one).
+- Paired: each model row minus the best baseline on that measure, input by input (every row is scored on
+  the same inputs, so how hard each input is cancels), ± the standard error of that mean difference. A
+  difference within about two standard errors of zero is not a win or a loss.
 - PSNR (dB), SSIM (Gaussian window, sigma 1.5) and L1 (mean absolute error, 0..1) compare each output with
   its ground truth over the whole image, known pixels included.
 - FD-EffNetLite0 and KID-EffNetLite0 are the formulas of FID and KID (unbiased, cubic polynomial kernel,
-  100 subsets) applied to the 1280-d pooled features of EfficientNet-Lite0 instead of Inception-v3. They
-  rank rows of this report against each other and are **not comparable with published FID/KID**. They use
-  the first sample of every input, so every row compares equally many images with the same ground truths;
+  100 subsets of 1,000 images, or one subset of all of them when there are fewer, which has no spread)
+  applied to the 1280-d pooled features of EfficientNet-Lite0 instead of Inception-v3. They rank rows
+  of this report against each other and are **not comparable with published FID/KID**. They use the
+  first sample of every input, so every row compares equally many images with the same ground truths;
   with few images both are noisy (FD is also biased upwards), so compare rows, not reports of other sizes.
 - Perceptual: LPIPS-like distance in EfficientNet-Lite0 feature maps (unit-normalised per position, five
   scales, no learned weights; 0 = identical, at most 4). Not LPIPS.
@@ -80,6 +85,7 @@ def to_json(result: EvaluationResult) -> dict[str, Any]:
                 task.task: {
                     "title": task.title,
                     "inputs": task.inputs,
+                    "inputs_sha256": task.inputs_sha256,
                     "grid": grid_name(task.task),
                     "grid_sampler": task.preview.sampler,
                     "rows": [asdict(row) for row in task.rows],
@@ -108,7 +114,7 @@ def _number(value: float | None, spec: str) -> str:
 
 def _cell(row: RowResult, key: str, spec: str, best: bool) -> str:
     text = _number(row.metrics[key], spec)
-    if key == "kid_effnetlite0" and row.metrics[key] is not None:
+    if key == "kid_effnetlite0" and row.metrics["kid_effnetlite0_std"] is not None:
         text += f" ± {_number(row.metrics['kid_effnetlite0_std'], '.2g')}"  # spread over subsets
     if best and row.samples_per_input > 1:
         text += f" / {_number(row.metrics[f'{key}_best_of_n'], spec)}"
@@ -124,6 +130,39 @@ def task_table(task: TaskResult, with_inception: bool) -> str:
         cells.append(_number(row.seconds_per_image, ".3g"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _best_baseline(baselines: list[RowResult], measure: str) -> RowResult:
+    def score(row: RowResult) -> float:
+        value = row.metrics[measure]
+        return -math.inf if value is None else value if PAIRED_MEASURES[measure] else -value
+
+    return max(baselines, key=score)
+
+
+def _paired_cell(model: RowResult, baselines: list[RowResult], measure: str, spec: str) -> str:
+    best = _best_baseline(baselines, measure)
+    difference = paired_difference(model.per_input[measure], best.per_input[measure])
+    error = "" if difference.standard_error is None else f" ± {format(difference.standard_error, spec)}"
+    return f"{format(difference.mean, '+' + spec)}{error} vs {best.name}"
+
+
+def paired_table(task: TaskResult) -> str:
+    """Each model row against the best baseline on each paired measure; "" without both kinds of row."""
+    models = [row for row in task.rows if row.kind == "model"]
+    baselines = [row for row in task.rows if row.kind == "baseline"]
+    if not models or not baselines:
+        return ""
+    formats = {key: (title, spec) for key, title, spec, _ in COLUMNS}
+    header = ["Method", *(formats[measure][0] for measure in PAIRED_MEASURES)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model in models:
+        cells = [_paired_cell(model, baselines, measure, formats[measure][1]) for measure in PAIRED_MEASURES]
+        lines.append("| " + " | ".join([model.name, *cells]) + " |")
+    return (
+        f"Paired with the best baseline on each measure (mean difference over the {task.inputs} inputs "
+        "± its standard error):\n\n" + "\n".join(lines)
+    )
 
 
 def to_markdown(result: EvaluationResult) -> str:
@@ -152,6 +191,7 @@ def to_markdown(result: EvaluationResult) -> str:
             "",
             task_table(task, with_inception),
             "",
+            *([paired_table(task), ""] if paired_table(task) else []),
             f"![{task.task}]({grid_name(task.task)}) — each row: input | {config['samples']} samples "
             f"({task.preview.sampler}) | ground truth",
             "",

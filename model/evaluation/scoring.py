@@ -19,11 +19,21 @@ from model.evaluation.frechet import frechet_distance_of_features, kernel_distan
 from model.evaluation.heldout import EvalInput, stable_seed
 from model.evaluation.inception import Inception, inception_score
 from model.evaluation.metrics import l1, psnr, ssim
+from model.evaluation.paired import PAIRED_MEASURES
 from model.evaluation.perceptual import perceptual_distance
 
 INCEPTION_BATCH = 64
 
 Metrics = dict[str, float | None]
+PerInput = dict[str, list[float]]  # measure -> the mean over each input's samples, in input order
+
+
+@dataclass(frozen=True)
+class RowScores:
+    """One row's numbers: the table's metrics, and the per-input values that pair it with other rows."""
+
+    metrics: Metrics
+    per_input: PerInput
 
 
 @dataclass
@@ -53,6 +63,10 @@ def _fidelity(acc: _Accumulator) -> Metrics:
     metrics["diversity_l1"] = _mean(acc.diversity_l1)
     metrics["diversity_perceptual"] = _mean(acc.diversity_perceptual)
     return metrics
+
+
+def _per_input(acc: _Accumulator) -> PerInput:
+    return {name: np.asarray(getattr(acc, name)).mean(axis=1).tolist() for name in PAIRED_MEASURES}
 
 
 def _set_distances(pooled: np.ndarray, reference: np.ndarray, seed: int) -> Metrics:
@@ -86,8 +100,8 @@ def score_rows(
     extractor: FeatureExtractor,
     inception: Inception | None,
     seed: int,
-) -> dict[str, Metrics]:
-    """Metrics for every row; ``outputs[row]`` is (inputs, samples, H, W, 3) uint8 in input order.
+) -> dict[str, RowScores]:
+    """Scores for every row; ``outputs[row]`` is (inputs, samples, H, W, 3) uint8 in input order.
 
     Features are computed input by input, the ground truth and every row's samples in one batch, so the
     multi-scale maps (about 1.4 MB per image) never pile up for a whole data set.
@@ -114,12 +128,12 @@ def score_rows(
                 acc.diversity_perceptual.append(pairwise_perceptual(taps, item.mask))
             acc.pooled.append(features.pooled[start].double().cpu().numpy())
             start = stop
-    results = {}
+    metrics = {}
     for name, acc in accumulators.items():
         stats = _set_distances(np.stack(acc.pooled), np.stack(reference), stable_seed(seed, "kid", name))
-        results[name] = _fidelity(acc) | stats
+        metrics[name] = _fidelity(acc) | stats
     if inception is not None:
         inception_reference = _batched(inception.features, np.stack([item.target for item in inputs]))
-        for name in results:
-            results[name] |= _inception_metrics(inception, outputs[name][:, 0], inception_reference)
-    return results
+        for name in metrics:
+            metrics[name] |= _inception_metrics(inception, outputs[name][:, 0], inception_reference)
+    return {name: RowScores(metrics[name], _per_input(acc)) for name, acc in accumulators.items()}

@@ -60,6 +60,12 @@ def heldout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def assert_every_metric_but_kids_spread(metrics: dict[str, float | None]) -> None:
+    """Two inputs make one KID subset: a mean without a spread; every other number is there."""
+    assert metrics["kid_effnetlite0_std"] is None
+    assert all(value is not None for key, value in metrics.items() if key != "kid_effnetlite0_std")
+
+
 def _eval(tiny_checkpoint: Path, heldout: Path, out: Path, *extra: str) -> int:
     args = ["eval", "--weights", str(tiny_checkpoint), "--data", str(heldout), "--out", str(out)]
     return palette([*args, "--samples", "2", "--sampler", "ddim:2", "--crops", "1", *extra])
@@ -85,11 +91,15 @@ def test_palette_eval_writes_every_report_file_and_key(
         for row in result["rows"]:
             assert set(row["metrics"]) == METRICS
             assert row["seconds_per_image"] > 0
+            assert {measure: len(values) for measure, values in row["per_input"].items()} == {
+                "psnr": 2,
+                "perceptual": 2,
+            }
         model, *baselines = result["rows"]
         assert (
             model["sampler"] == {"kind": "ddim", "steps": 2, "eta": 0.0} and model["samples_per_input"] == 2
         )
-        assert all(value is not None for value in model["metrics"].values())
+        assert_every_metric_but_kids_spread(model["metrics"])
         assert all(row["metrics"]["diversity_l1"] is None for row in baselines)
         with Image.open(tmp_path / result["grid"]) as grid:  # 2 rows of input | 2 samples | truth
             assert grid.size == (4 * 128 + 3 * 4, 2 * 128 + 4)
@@ -106,7 +116,20 @@ def test_palette_eval_writes_every_report_file_and_key(
     ):
         assert heading in markdown
     assert NOT_COMPUTED in markdown and "FID ↓" not in markdown
-    assert markdown.count("| Palette ddim:2 |") == len(CONDITIONS)
+    assert markdown.count("| Palette ddim:2 |") == 2 * len(CONDITIONS)  # its scores, then paired
+
+
+def test_a_report_pairs_with_another_of_the_same_inputs(
+    tiny_checkpoint: Path, heldout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _eval(tiny_checkpoint, heldout, tmp_path / "a", "--tasks", "restore") == 0
+    assert _eval(tiny_checkpoint, heldout, tmp_path / "b", "--tasks", "restore") == 0
+    capsys.readouterr()
+
+    assert palette(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+
+    # The same checkpoint, inputs and seeds: every paired difference is zero.
+    assert "| restore-q10 | Palette ddim:2 | +0.00 ± 0.00 | +0.0000 ± 0.0000 |" in capsys.readouterr().out
 
 
 def test_reports_name_checkpoints_below_the_working_directory_by_relative_path(
@@ -184,4 +207,4 @@ def test_palette_eval_at_a_larger_size_scores_the_full_resolution_path_against_b
     for result in report["tasks"].values():
         model, *baselines = result["rows"]
         assert model["samples_per_input"] == 2 and baselines
-        assert all(value is not None for value in model["metrics"].values())
+        assert_every_metric_but_kids_spread(model["metrics"])

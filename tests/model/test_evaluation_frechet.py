@@ -64,5 +64,13 @@ def test_kid_is_near_zero_for_one_distribution_and_positive_for_two() -> None:
     x, y = rng.normal(size=(300, 32)), rng.normal(size=(300, 32))
     same = kernel_distance(x, y, np.random.default_rng(0), subsets=20, subset_size=200)
     different = kernel_distance(x, y * 1.5 + 0.5, np.random.default_rng(0), subsets=20, subset_size=200)
+    assert same.std is not None
     assert abs(same.mean) < 3 * same.std + 1e-3
     assert different.mean > 50 * abs(same.mean) + 0.1
+
+
+def test_kid_of_sets_no_larger_than_one_subset_reports_no_spread() -> None:
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(50, 16)), rng.normal(size=(50, 16))
+
+    assert kernel_distance(x, y, np.random.default_rng(0), subset_size=100).std is None
