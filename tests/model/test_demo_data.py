@@ -44,8 +44,10 @@ from model.data.demo.catalogue import (
     JIGZO,
     KPHOTOALBUM,
     LEGACY_SPLIT_PACKAGES,
+    PLASMA_AVATARS,
     PYTHON_FILE_SOURCES,
     RESERVED_PACKAGES,
+    SCRIBUS_TEMPLATES,
     TUXPAINT,
     WallpaperPackage,
 )
@@ -276,10 +278,24 @@ VERSION_3_ADDED_VAL = {
 }
 
 
+# The photographs catalogue version 4 (plasma-workspace-data's and gnome-control-center-data's avatars,
+# sddm-theme-maldives, scribus-template) added to val, pinned for the same reason.
+VERSION_4_ADDED_VAL = {
+    "gnome-face-cat",
+    "gnome-face-coffee2",
+    "gnome-face-surfer",
+    "plasma-avatar-Brushes",
+    "plasma-avatar-Soccer",
+    "plasma-avatar-Sunflower",
+    "plasma-avatar-Sushi",
+    "scribus-nature",
+}
+
+
 def test_photographs_added_since_version_2_keep_their_split() -> None:
     splits = assign_splits(_catalogue_strata(), 0.2, seed=0)
     assert {name for name, split in splits.items() if split == "val"} == (
-        VERSION_1_VAL | VERSION_2_ADDED_VAL | VERSION_3_ADDED_VAL
+        VERSION_1_VAL | VERSION_2_ADDED_VAL | VERSION_3_ADDED_VAL | VERSION_4_ADDED_VAL
     )
 
 
@@ -404,6 +420,18 @@ def test_tuxpaint_pattern_takes_templates_and_only_the_photo_backgrounds_of_star
     assert key("usr/share/tuxpaint/starters/skyline-sf-dusk-back.jpeg") == "skyline-sf-dusk-back"
     assert key("usr/share/tuxpaint/starters/reef.png") is None  # the overlay drawn over the photograph
     assert key("usr/share/tuxpaint/starters/frame_gold.png") is None
+
+
+def test_scribus_pattern_takes_the_public_domain_templates_but_not_the_grayscale_moon() -> None:
+    def key(path: str) -> str | None:
+        match = SCRIBUS_TEMPLATES.pattern.fullmatch(path)
+        return None if match is None else match["key"]
+
+    assert key("usr/share/scribus/templates/br2/nature.jpg") == "nature"
+    assert key("usr/share/scribus/templates/cal2/moon.jpg") == "moon"
+    assert key("usr/share/scribus/templates/br2/moon.jpg") is None  # grayscale, and cal2's key
+    assert key("usr/share/scribus/templates/br2/br2.png") is None  # the template's preview
+    assert key("usr/share/scribus/templates/scribus_project_de/mantis.jpg") is None  # another author's
 
 
 # --- packages reserved for evaluation ---------------------------------------------------------------------
@@ -624,6 +652,21 @@ def test_debian_source_turns_pictures_stored_sideways_upright(
     assert entries["kphotoalbum-skagen"].size == (80, 60)
     blue = np.asarray(Image.open(out / entries["kphotoalbum-grand_canyon_1"].file).convert("RGB"))[..., 2]
     assert blue[55, 75] > 200 > blue[5, 5]  # the marker is now bottom-right
+
+
+@needs_dpkg
+@pytest.mark.usefixtures("no_apt_get")
+def test_a_space_in_a_pictures_name_becomes_a_hyphen_in_its_file_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = tmp_path / "tree"
+    for name in ("Air Balloon", "Cat", "Dog", "Owl", "Fish"):  # five: one goes to val
+        _png(tree / f"usr/share/plasma/avatars/photos/{name}.png", (40, 40))
+
+    entries = _build_from_one_package(PLASMA_AVATARS, "4:5.27-1", tree, tmp_path / "out", monkeypatch)
+
+    assert "plasma-avatar-Air-Balloon" in entries
+    assert entries["plasma-avatar-Air-Balloon"].original == "/usr/share/plasma/avatars/photos/Air Balloon.png"
 
 
 @needs_dpkg

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-CATALOGUE_VERSION = 3
+CATALOGUE_VERSION = 4
 
 # Reserved for independent evaluation: no image from these ever enters the demo set. ``fetch_deb`` and
 # ``WallpaperPackage`` refuse them by name.
@@ -607,10 +607,155 @@ KPHOTOALBUM = WallpaperPackage(
     rotations={"grand_canyon_1": 180, "new_wave_1": 90, "pool_2": 270, "wayne": 90},
 )
 
+# plasma-workspace-data 4:5.27.5-2+deb12u2: the photographs Plasma offers as user avatars
+# (usr/share/plasma/avatars/photos, 512x512, five RGBA with an opaque alpha). Each has a <name>.png.license
+# beside it (SPDX CC0-1.0, the photographer or agency, the Pexels page), and Debian's copyright has a
+# stanza listing them (CC0-1.0: Pixabay, Public Domain Pictures, Skitterphoto, Snapwire). Rejected:
+# Shuttle (a render). Not matched: the Konqi and Katie drawings in usr/share/plasma/avatars.
+PLASMA_AVATARS = WallpaperPackage(
+    name="plasma-workspace-data",
+    prefix="plasma-avatar",
+    pattern=re.compile(r"usr/share/plasma/avatars/photos/(?P<key>[^/]+)\.png"),
+    photos={
+        key: f"{agency} (Pexels, https://www.pexels.com/photo/{page}/)"
+        for key, agency, page in (
+            (
+                "Air Balloon",
+                "Skitterphoto",
+                "yellow-blue-and-green-hot-air-balloon-flying-near-white-clouds-68806",
+            ),
+            ("Astronaut", "Pixabay", "space-research-science-astronaut-41162"),
+            ("Books", "Pixabay", "bench-blur-books-color-459791"),
+            ("Brushes", "Pixabay", "abstract-art-artist-artistic-262034"),
+            ("Bulb", "Skitterphoto", "brown-framed-light-bulb-745708"),
+            ("Car", "Pixabay", "action-asphalt-auto-racing-automobile-274974"),
+            ("Cat", "Skitterphoto", "brown-tabby-cat-on-floor-1457595"),
+            ("Chameleon", "Pixabay", "animal-green-reptile-female-62289"),
+            ("Cocktail", "Public Domain Pictures", "sea-sky-beach-holiday-68672"),
+            ("Dog", "Snapwire", "animal-dog-pet-tongue-6877"),
+            ("Fish", "Skitterphoto", "orange-and-white-fish-886210"),
+            ("Gamepad", "Pixabay", "accessory-buttons-console-control-275033"),
+            ("Owl", "Pixabay", "bird-animal-owl-3890"),
+            ("Pancakes", "Skitterphoto", "selective-focus-of-pile-of-pan-cakes-730922"),
+            ("Parrot", "Skitterphoto", "red-blue-and-green-bird-on-tree-1331819"),
+            ("Pencils", "Public Domain Pictures", "colored-pencil-on-top-of-white-surface-42226"),
+            ("Soccer", "Pixabay", "soccer-ball-on-grass-field-during-daytime-46798"),
+            ("Sunflower", "Snapwire", "nature-garden-spring-flower-6695"),
+            ("Sushi", "Skitterphoto", "tilt-shift-photography-of-maki-681586"),
+        )
+    },
+    rejected=frozenset({"Shuttle"}),
+    licence="CC0-1.0 (per-file .license; Debian copyright)",
+)
+
+# gnome-control-center-data 1:43.6-2~deb12u1: the avatar photographs of usr/share/pixmaps/faces (512x512).
+# Debian's copyright has no stanza for them, only the blanket Files: *, whose licence list includes the
+# CC0-1.0 that presumably is theirs; no photographer is named. Rejected: the 24 legacy faces (faces/legacy,
+# 96x96: too small, and some are graphics); faces/ links to them under the same names (links are skipped);
+# calculator and guitar2, colour files of colourless subjects (mean chroma, the length of (Cb, Cr) - 128 on
+# YCbCr's 0-255 scale, 1.7 and 0.6; every other photograph's is 2.3 or more): grayscale for colorization.
+GNOME_FACES = WallpaperPackage(
+    name="gnome-control-center-data",
+    prefix="gnome-face",
+    pattern=re.compile(r"usr/share/pixmaps/faces/(?:legacy/)?(?P<key>[^/]+)\.(?:jpg|png)"),
+    photos={
+        key: "GNOME (gnome-control-center avatar pictures)"
+        for key in (
+            "bicycle",
+            "book",
+            "cat",
+            "coffee2",
+            "flower2",
+            "gamepad",
+            "headphones",
+            "hummingbird",
+            "mountain",
+            "plane",
+            "surfer",
+            "tomatoes",
+            "tree",
+        )
+    },
+    rejected=frozenset(
+        {
+            "astronaut",
+            "baseball",
+            "butterfly",
+            "calculator",
+            "cat-eye",
+            "chess",
+            "coffee",
+            "dice",
+            "energy-arc",
+            "fish",
+            "flake",
+            "flower",
+            "grapes",
+            "guitar",
+            "guitar2",
+            "launch",
+            "leaf",
+            "lightning",
+            "penguin",
+            "puppy",
+            "sky",
+            "soccerball",
+            "sunflower",
+            "sunset",
+            "tennis-ball",
+            "yellow-rose",
+        }
+    ),
+    licence="GPL-2+ and GPL-3+ and LGPL-2.1+ and LGPL-2+ and Expat and CC0-1.0 (Debian copyright, Files: *)",
+)
+
+# sddm-theme-maldives 0.19.0-5: the theme's background, a beach jetty in the Maldives (2592x1754). Debian's
+# copyright has a stanza for the file: CC-BY-3.0, "2008, Nevit Dilmen,
+# http://commons.wikimedia.org/wiki/User:Nevit" (attribution required). Rejected: maldives.jpg (a
+# screenshot: the login form drawn over the same photograph).
+SDDM_MALDIVES = WallpaperPackage(
+    name="sddm-theme-maldives",
+    prefix="sddm-maldives",
+    pattern=re.compile(r"usr/share/sddm/themes/maldives/(?P<key>[^/]+)\.jpg"),
+    photos={"background": "Nevit Dilmen (Wikimedia Commons, http://commons.wikimedia.org/wiki/User:Nevit)"},
+    rejected=frozenset({"maldives"}),
+    licence="CC-BY-3.0 (Debian copyright, Files: data/themes/maldives/background.jpg)",
+)
+
+# scribus-template 1.2.4.1-6: the photographs inside three of Riku Leino's templates (br2, a brochure;
+# cal2, a calendar; menu2, a pizza menu), which Debian's copyright says "have been placed into public
+# domain by their author"; no photograph is credited on its own. Only those three templates are matched
+# (the others are other authors' GPL templates: previews, drawings, grayscale pictures and small portraits),
+# and br2/moon.jpg, a grayscale photograph, is left out of the pattern because its key would be cal2's moon.
+SCRIBUS_TEMPLATES = WallpaperPackage(
+    name="scribus-template",
+    prefix="scribus",
+    pattern=re.compile(r"usr/share/scribus/templates/(?:br2/(?!moon\.)|cal2/|menu2/)(?P<key>[^/]+)\.jpg"),
+    photos={
+        key: "Riku Leino (Scribus templates br2, cal2, menu2)"
+        for key in ("brightness", "halfmoon", "moon", "nature", "pizza", "sunset")
+    },
+    rejected=frozenset(),
+    licence=(
+        "public domain (Debian copyright: Riku Leino's templates, br2, cal2 and menu2 among them, "
+        '"have been placed into public domain by their author")'
+    ),
+)
+
 # Fetched in this order. Reviewed and not fetched (no usable photograph, see README): gnome-backgrounds,
 # lomiri-wallpapers, sway-backgrounds, xfdesktop4-data, lxde-common, desktop-base, stellarium-data,
 # mypaint-data-extras, imagemagick-6-doc, kdegames-mahjongg-data-kf5, eterm, visp-images-data,
-# python3-skimage, gimp-data, kstars-data, marble-data, digikam-data, photofilmstrip.
+# python3-skimage, gimp-data, kstars-data, marble-data, digikam-data, photofilmstrip;
+# budgie-control-center-data and mate-user-admin (GNOME's avatar photographs again); sddm-theme-elarun,
+# sddm-theme-debian-elarun, sddm-theme-maui, sddm-theme-debian-maui, sddm-theme-maya, fluxbox, pekwm-themes,
+# fvwm-crystal, blackbox-themes, icewm-common, slim, wmaker-data, lxdm, lightdm-gtk-greeter,
+# debian-edu-artwork, plasma-bigscreen, plasma-mobile, plasma-desktop-data, cinnamon-common,
+# cinnamon-control-center-data, cutefish-core, lomiri-system-settings, kdeplasma-addons-data,
+# xscreensaver-data-extra, variety, gnome-initial-setup, fotoxx-common, gthumb-data, shotwell-common,
+# cheese-common, rawtherapee-data, darktable, iipimage-doc, gnome-photos-tests, desktopfolder, python-pil-doc,
+# gimp-help-common, netpbm, libimager-perl, wx3.2-examples, libirrlicht-doc, qtquickcontrols2-5-examples,
+# qtlocation5-examples, renpy-thequestion, golang-github-marekm4-color-extractor-dev, brainparty-data,
+# neverball-data, xmahjongg.
 DEBIAN_PACKAGES: tuple[WallpaperPackage, ...] = (
     PLASMA,
     MATE,
@@ -622,4 +767,8 @@ DEBIAN_PACKAGES: tuple[WallpaperPackage, ...] = (
     TUXPAINT,
     SCRATCH,
     KPHOTOALBUM,
+    PLASMA_AVATARS,
+    GNOME_FACES,
+    SDDM_MALDIVES,
+    SCRIBUS_TEMPLATES,
 )

@@ -321,7 +321,7 @@ def wallpaper_images(package: WallpaperPackage, deb_cache: Path, workdir: Path) 
             )
         images.append(
             SourceImage(
-                name=f"{package.prefix}-{key}",
+                name=f"{package.prefix}-{key.replace(' ', '-')}",  # no spaces in file names
                 source="debian",
                 package=package.name,
                 package_version=_deb_version(deb),
