@@ -48,6 +48,7 @@ class Prior(enum.StrEnum):
 
     TELEA = "telea"  # OpenCV's fast-marching fill: creases along a square hole's diagonals (an X)
     SMOOTHED_TELEA = "smoothed_telea"  # Telea's fill blended, deeper into the hole, towards its own blur
+    SMOOTHED_NAVIER_STOKES = "smoothed_navier_stokes"  # the same with OpenCV's Navier-Stokes fill
 
 
 class Preconditioning(enum.StrEnum):

@@ -1,8 +1,8 @@
 """Classical baselines, run on exactly the inputs the model gets, so the report shows what diffusion buys.
 
 Inpainting and uncropping: OpenCV's Telea (fast marching) and Navier-Stokes inpainting, which propagate
-the known border inwards and smear over large holes, and Telea's fill smoothed towards the hole's interior
-(:func:`model.tasks.prior.smoothed_fill`, a residual model's prior when its config says so).
+the known border inwards and smear over large holes, and each of the two fills smoothed towards the hole's
+interior (:func:`model.tasks.prior.smoothed_fill`, the residual models' priors).
 Colorization: the grayscale input itself (PSNR/SSIM reward it more than one expects, which is why the
 paper prefers perceptual measures). JPEG restoration: the compressed input itself, the number any
 restoration has to beat.
@@ -33,8 +33,11 @@ def _opencv_inpaint(flag: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]
     return run
 
 
-def _smoothed_telea(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return classical_prior(source, mask, Prior.SMOOTHED_TELEA)
+def _classical_prior(prior: Prior) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def run(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return classical_prior(source, mask, prior)
+
+    return run
 
 
 def _identity(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -44,7 +47,9 @@ def _identity(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
 _INPAINTING = (
     Baseline("OpenCV Telea", _opencv_inpaint(cv2.INPAINT_TELEA)),
     Baseline("OpenCV Navier-Stokes", _opencv_inpaint(cv2.INPAINT_NS)),
-    Baseline("Telea, smoothed", _smoothed_telea),
+    # The residual models' priors: what a model that outputs zero returns.
+    Baseline("Telea, smoothed", _classical_prior(Prior.SMOOTHED_TELEA)),
+    Baseline("Navier-Stokes, smoothed", _classical_prior(Prior.SMOOTHED_NAVIER_STOKES)),
 )
 BASELINES: dict[str, tuple[Baseline, ...]] = {
     "inpaint": _INPAINTING,

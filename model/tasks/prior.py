@@ -8,11 +8,13 @@ The prior is task-agnostic, a function of the conditioning alone:
   input, the numbers any restoration or colorization has to beat;
 - some pixels known (inpainting, uncropping): the known pixels, and a fill of the rest that continues the
   surrounding colours into the hole: OpenCV's Telea fast marching (``telea``), or that fill smoothed
-  towards the hole's interior (``smoothed_telea``). Fast marching copies each unknown pixel from its
-  nearest known ones, so a square hole fills as four triangles meeting on its diagonals, a visible X that a
-  refiner trained on it kept; blending the fill, deeper into the hole, towards a blur of itself keeps the
-  colours at the hole's edge and removes the creases (and scored better than Telea and Navier-Stokes as a
-  baseline on training photos: model/weights/README.md).
+  towards the hole's interior (``smoothed_telea``), or the same with OpenCV's Navier-Stokes fill
+  (``smoothed_navier_stokes``). Fast marching copies each unknown pixel from its nearest known ones, so a
+  square hole fills as four triangles meeting on its diagonals, a visible X that a refiner trained on it
+  kept; blending the fill, deeper into the hole, towards a blur of itself keeps the colours at the hole's
+  edge and removes the creases (and scored better than Telea and Navier-Stokes as a baseline on training
+  photos: model/weights/README.md). On held-out photos Navier-Stokes' fill of the training mask mix has
+  the lower perceptual distance of the two, and so has a model refining its smoothed fill (model card).
 
 Known pixels are copied exactly, so their residual is exactly zero.
 """
@@ -52,10 +54,11 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
-def smoothed_fill(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Telea's fill of ``mask``, blended towards a blur of itself in proportion to each pixel's depth in the
-    hole (its distance to the nearest known pixel over the deepest one's), known pixels unchanged."""
-    filled = opencv_fill(source, mask).astype(np.float32)
+def smoothed_fill(source: np.ndarray, mask: np.ndarray, method: int = cv2.INPAINT_TELEA) -> np.ndarray:
+    """OpenCV's fill of ``mask`` (Telea's by default), blended towards a blur of itself in proportion to
+    each pixel's depth in the hole (its distance to the nearest known pixel over the deepest one's), known
+    pixels unchanged."""
+    filled = opencv_fill(source, mask, method).astype(np.float32)
     depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     deepest = float(depth.max())
     blurred = gaussian_blur(filled, max(0.5, SMOOTHING_SIGMA * deepest))
@@ -71,4 +74,6 @@ def classical_prior(source: np.ndarray, mask: np.ndarray, prior: Prior = Prior.T
         return source.copy()
     if prior is Prior.SMOOTHED_TELEA:
         return smoothed_fill(source, mask)
+    if prior is Prior.SMOOTHED_NAVIER_STOKES:
+        return smoothed_fill(source, mask, cv2.INPAINT_NS)
     return opencv_fill(source, mask)

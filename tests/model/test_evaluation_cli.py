@@ -43,8 +43,8 @@ METRICS = {
     "diversity_perceptual",
 }
 BASELINES = {
-    "inpaint": ["OpenCV Telea", "OpenCV Navier-Stokes", "Telea, smoothed"],
-    "uncrop": ["OpenCV Telea", "OpenCV Navier-Stokes", "Telea, smoothed"],
+    "inpaint": ["OpenCV Telea", "OpenCV Navier-Stokes", "Telea, smoothed", "Navier-Stokes, smoothed"],
+    "uncrop": ["OpenCV Telea", "OpenCV Navier-Stokes", "Telea, smoothed", "Navier-Stokes, smoothed"],
     "colorize": ["grayscale input"],
     "restore": ["JPEG input"],
 }
