@@ -59,7 +59,7 @@ _RESIDUAL_START = [
     "model.diffusion.prior=smoothed_telea",
 ]
 
-DEFAULT_VARIANT = "residual-task-starts"  # the recipe of configs/residual-64.json
+DEFAULT_VARIANT = "residual-task-starts-ns"  # the recipe of configs/residual-64.json
 # Name -> (what it is, the overrides of the base config).
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "paper": ("the paper's: v-prediction, its linear schedules, levels uniform", []),
@@ -80,8 +80,16 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         _RESIDUAL_START,
     ),
     "residual-task-starts": (
-        "residual-start, each task's start examples where its default request starts (default)",
+        "residual-start, each task's start examples where its default request starts",
         [*_RESIDUAL_START, "model.diffusion.task_start_levels=true"],
+    ),
+    "residual-task-starts-ns": (
+        "residual-task-starts over the smoothed Navier-Stokes fill instead of Telea's (default)",
+        [
+            *_RESIDUAL_START,
+            "model.diffusion.task_start_levels=true",
+            "model.diffusion.prior=smoothed_navier_stokes",
+        ],
     ),
     "residual-att8": (
         "residual, self-attention at 8x8 only",
