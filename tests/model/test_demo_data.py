@@ -410,10 +410,15 @@ def test_per_file_licences_override_the_package_licence() -> None:
     assert lomiri.licence_of("life_by_Aitzol_Berasategi").startswith("CC-BY-4.0")
 
 
+def _pattern_key(package: WallpaperPackage, path: str) -> str | None:
+    """The picture key ``package``'s pattern gives a path inside it, None where it does not match."""
+    match = package.pattern.fullmatch(path)
+    return None if match is None else match["key"]
+
+
 def test_tuxpaint_pattern_takes_templates_and_only_the_photo_backgrounds_of_starters() -> None:
     def key(path: str) -> str | None:
-        match = TUXPAINT.pattern.fullmatch(path)
-        return None if match is None else match["key"]
+        return _pattern_key(TUXPAINT, path)
 
     assert key("usr/share/tuxpaint/templates/cliff.jpg") == "cliff"
     assert key("usr/share/tuxpaint/starters/reef-back.png") == "reef-back"
@@ -424,8 +429,7 @@ def test_tuxpaint_pattern_takes_templates_and_only_the_photo_backgrounds_of_star
 
 def test_scribus_pattern_takes_the_public_domain_templates_but_not_the_grayscale_moon() -> None:
     def key(path: str) -> str | None:
-        match = SCRIBUS_TEMPLATES.pattern.fullmatch(path)
-        return None if match is None else match["key"]
+        return _pattern_key(SCRIBUS_TEMPLATES, path)
 
     assert key("usr/share/scribus/templates/br2/nature.jpg") == "nature"
     assert key("usr/share/scribus/templates/cal2/moon.jpg") == "moon"
