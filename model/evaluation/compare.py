@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from model.evaluation.paired import PAIRED_MEASURES, PairedDifference, paired_difference
-from model.evaluation.report import COLUMNS
+from model.evaluation.report import PAIRED_COLUMNS, difference_text
 
 
 class ReportError(ValueError):
@@ -75,17 +75,11 @@ def compare(reference: Mapping[str, Any], candidate: Mapping[str, Any]) -> Compa
     return Comparison(rows, unpaired)
 
 
-def _cell(difference: PairedDifference, spec: str) -> str:
-    error = "" if difference.standard_error is None else f" ± {format(difference.standard_error, spec)}"
-    return f"{format(difference.mean, '+' + spec)}{error}"
-
-
 def to_markdown(comparison: Comparison) -> str:
-    formats = {key: (title, spec) for key, title, spec, _ in COLUMNS}
-    header = ["Condition", "Row", *(formats[measure][0] for measure in PAIRED_MEASURES)]
+    header = ["Condition", "Row", *(title for _, title, _ in PAIRED_COLUMNS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in comparison.rows:
-        cells = [_cell(row.differences[measure], formats[measure][1]) for measure in PAIRED_MEASURES]
+        cells = [difference_text(row.differences[measure], spec) for measure, _, spec in PAIRED_COLUMNS]
         lines.append("| " + " | ".join([row.condition, row.row, *cells]) + " |")
     if comparison.unpaired:
         unpaired = ", ".join(comparison.unpaired)

@@ -12,7 +12,7 @@ from typing import Any
 from model.evaluation.evaluate import EvaluationResult, RowResult, TaskResult
 from model.evaluation.features import WEIGHTS_PACKAGE
 from model.evaluation.grid import contact_sheet
-from model.evaluation.paired import PAIRED_MEASURES, paired_difference
+from model.evaluation.paired import PAIRED_MEASURES, PairedDifference, paired_difference
 
 FORMAT = "palette-eval/1"
 FEATURE_NETWORK = f"EfficientNet-Lite0, ImageNet weights from the {WEIGHTS_PACKAGE} package"
@@ -140,11 +140,23 @@ def _best_baseline(baselines: list[RowResult], measure: str) -> RowResult:
     return max(baselines, key=score)
 
 
+# (measure, column header, format) of each paired measure, in PAIRED_MEASURES' order: for report.md's
+# paired tables and palette compare's.
+PAIRED_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
+    (key, title, spec) for measure in PAIRED_MEASURES for key, title, spec, _ in COLUMNS if key == measure
+)
+
+
+def difference_text(difference: PairedDifference, spec: str) -> str:
+    """'+0.0116 ± 0.0036': a paired mean difference with its standard error, when there is one."""
+    error = "" if difference.standard_error is None else f" ± {format(difference.standard_error, spec)}"
+    return f"{format(difference.mean, '+' + spec)}{error}"
+
+
 def _paired_cell(model: RowResult, baselines: list[RowResult], measure: str, spec: str) -> str:
     best = _best_baseline(baselines, measure)
     difference = paired_difference(model.per_input[measure], best.per_input[measure])
-    error = "" if difference.standard_error is None else f" ± {format(difference.standard_error, spec)}"
-    return f"{format(difference.mean, '+' + spec)}{error} vs {best.name}"
+    return f"{difference_text(difference, spec)} vs {best.name}"
 
 
 def paired_table(task: TaskResult) -> str:
@@ -153,11 +165,10 @@ def paired_table(task: TaskResult) -> str:
     baselines = [row for row in task.rows if row.kind == "baseline"]
     if not models or not baselines:
         return ""
-    formats = {key: (title, spec) for key, title, spec, _ in COLUMNS}
-    header = ["Method", *(formats[measure][0] for measure in PAIRED_MEASURES)]
+    header = ["Method", *(title for _, title, _ in PAIRED_COLUMNS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model in models:
-        cells = [_paired_cell(model, baselines, measure, formats[measure][1]) for measure in PAIRED_MEASURES]
+        cells = [_paired_cell(model, baselines, measure, spec) for measure, _, spec in PAIRED_COLUMNS]
         lines.append("| " + " | ".join([model.name, *cells]) + " |")
     return (
         f"Paired with the best baseline on each measure (mean difference over the {task.inputs} inputs "
@@ -186,12 +197,13 @@ def to_markdown(result: EvaluationResult) -> str:
         "",
     ]
     for task in result.tasks:
+        paired = paired_table(task)
         lines += [
             f"## {task.task}: {task.title} ({task.inputs} inputs)",
             "",
             task_table(task, with_inception),
             "",
-            *([paired_table(task), ""] if paired_table(task) else []),
+            *([paired, ""] if paired else []),
             f"![{task.task}]({grid_name(task.task)}) — each row: input | {config['samples']} samples "
             f"({task.preview.sampler}) | ground truth",
             "",
