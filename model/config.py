@@ -146,6 +146,9 @@ class DiffusionConfig:
     # model.fullres.defaults): restoration's partial start at sigma 0.32 is noised from the JPEG, as the
     # sampler noises it, not from the truth, so the one step users get is trained on what it is given.
     task_start_levels: bool = False
+    # Residual models only, an inference choice: pixels over which the network's correction of the prior
+    # fades in from the edge of the hole (:func:`model.diffusion.target.edge_fade`); 0 = none.
+    residual_taper: float = 0.0
 
     @property
     def source_prior(self) -> Prior | None:
@@ -161,6 +164,10 @@ class DiffusionConfig:
             raise ValueError(f"sigma_data must be positive, got {self.sigma_data}")
         if not 0.0 <= self.start_level_fraction <= 1.0:
             raise ValueError(f"start_level_fraction must be in [0, 1], got {self.start_level_fraction}")
+        if self.residual_taper < 0:
+            raise ValueError(f"residual_taper must be at least 0, got {self.residual_taper}")
+        if self.residual_taper and self.target is not Target.RESIDUAL:
+            raise ValueError("residual_taper applies to residual models only: set target to 'residual'")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ EDM_RESIDUAL = DiffusionConfig(
     sigma_data=0.3,
     noise_levels=NoiseLevels.LOG_NORMAL,
     loss_weighting=LossWeighting.EDM,
+    residual_taper=8.0,
 )
 
 

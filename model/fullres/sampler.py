@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from model.config import ModelConfig
-from model.diffusion.target import to_diffused, to_image
+from model.diffusion.target import finished_image, to_diffused
 from model.fullres.plan import Tiling
 from model.fullres.tiling import Network, TileCounter, TiledNetwork
 from model.imaging import images_to_tensor, masks_to_tensor, tensor_to_images
@@ -110,7 +110,7 @@ class FullResSampler:
             if table.noisy[index]:
                 static.draw_noise(generators)
             static.step(table.rows[index])
-        return tensor_to_images(to_image(static.result(count), seen, target))
+        return tensor_to_images(finished_image(static.result(count), seen, masks, self.config.diffusion))
 
 
 @torch.inference_mode()

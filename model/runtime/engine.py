@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from model.config import ModelConfig
-from model.diffusion.target import to_image
+from model.diffusion.target import finished_image
 from model.nn import PaletteUNet
 from model.runtime.backend import Backend, load_network
 from model.runtime.memory import (
@@ -146,7 +146,7 @@ class FastSampler:
                 clock.enqueued(number * table.steps + index + 1)
             samples.append(static.result(chunk.size))
         clock.finish()
-        return to_image(torch.cat(samples), source, self.target)
+        return finished_image(torch.cat(samples), source, mask, self.config.diffusion)
 
     def bytes_per_image(self) -> int:
         """Memory one more image in a batch needs: measured with the eager step on CUDA (an upper bound for

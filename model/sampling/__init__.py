@@ -11,7 +11,7 @@ from torch import Tensor
 
 from model.config import DiffusionConfig
 from model.diffusion.schedule import Spacing, gammas, sampling_gammas
-from model.diffusion.target import known_values, to_diffused, to_image
+from model.diffusion.target import finished_image, known_values, to_diffused
 from model.sampler_settings import SamplerKind, SamplerSettings
 from model.sampling.ancestral import ancestral_coefficients
 from model.sampling.ddim import ddim_coefficients
@@ -112,7 +112,7 @@ def sample_network(
         known=KnownPixels(values=known_values(source, target), mask=mask),
         start=start,
     )
-    return to_image(diffused, source, target)
+    return finished_image(diffused, source, mask, diffusion)
 
 
 __all__ = [

@@ -54,12 +54,21 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
+def hole_depth(mask: np.ndarray) -> np.ndarray:
+    """(H, W) float32: each unknown pixel's (``mask`` True) Euclidean distance to the nearest known one, 0 at
+    known pixels; +inf everywhere when no pixel is known."""
+    if mask.all():
+        return np.full(mask.shape, np.inf, dtype=np.float32)
+    depth: np.ndarray = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return depth
+
+
 def smoothed_fill(source: np.ndarray, mask: np.ndarray, method: int = cv2.INPAINT_TELEA) -> np.ndarray:
     """OpenCV's fill of ``mask`` (Telea's by default), blended towards a blur of itself in proportion to
     each pixel's depth in the hole (its distance to the nearest known pixel over the deepest one's), known
     pixels unchanged."""
     filled = opencv_fill(source, mask, method).astype(np.float32)
-    depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    depth = hole_depth(mask)
     deepest = float(depth.max())
     blurred = gaussian_blur(filled, max(0.5, SMOOTHING_SIGMA * deepest))
     weight = (depth / deepest)[..., None]

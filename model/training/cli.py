@@ -18,7 +18,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from model.checkpoint import CheckpointError
 from model.data.dataset import DatasetError
-from model.training.config import TrainConfig
+from model.training.config import TrainConfig, add_overrides_argument
 from model.training.state import ResumeError, latest_checkpoint
 from model.training.trainer import CONFIG_FILE, train
 
@@ -33,13 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="training config (JSON); default with --resume: OUT/config.json"
     )
     parser.add_argument("--out", type=Path, help="output directory (default: the config's out_dir)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. optimizer.lr=2e-4 or data.train_dir=photos (repeatable)",
+    add_overrides_argument(
+        parser, "override a config value, e.g. optimizer.lr=2e-4 or data.train_dir=photos (repeatable)"
     )
     parser.add_argument(
         "--resume",

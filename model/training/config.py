@@ -8,6 +8,7 @@ itself is a :class:`~model.config.ModelConfig`, the same object every checkpoint
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -175,6 +176,14 @@ class TrainConfig:
         """Read a JSON config and apply ``--set`` style overrides (``dotted.key=value``)."""
         data = json.loads(Path(path).read_text())
         return cls.from_dict(apply_overrides(data, overrides or []))
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """The ``--set KEY=VALUE`` option (repeatable) whose values :func:`apply_overrides` applies, as
+    ``args.overrides``."""
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def test_untrained_preconditioned_network_returns_the_skip_connection_alone() ->
 def test_edm_weighted_loss_is_the_plain_loss_on_the_raw_network_output() -> None:
     """lambda ||D - y0||^2 = ||F - F*||^2 with F* = (y0 - c_skip x) / c_out: the weight makes every
     noise level's target unit-scale (EDM eq. 8)."""
-    config = dataclasses.replace(EDM_RESIDUAL, target=Target.IMAGE)
+    config = dataclasses.replace(EDM_RESIDUAL, target=Target.IMAGE, residual_taper=0.0)
     objective = TrainingObjective(config)
     raw = 0.1
 

@@ -370,6 +370,27 @@ def test_palette_export_refuses_a_config_that_changes_more_than_sampling(
     assert code == 2 and not out.exists()
 
 
+def test_palette_export_sets_an_inference_setting_of_an_exported_weights_file(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    final = read_checkpoint(tiny_run / "final.safetensors")
+    out = tmp_path / "resampled.safetensors"
+    command = ["export", "--run", str(tiny_run / "final.safetensors"), "--out", str(out)]
+    assert palette.cli.main([*command, "--set", "model.diffusion.sample_schedule.num_steps=77"]) == 0
+    shipped = read_checkpoint(out)
+    assert shipped.config.diffusion.sample_schedule.num_steps == 77
+    assert shipped.metadata["step"] == final.metadata["step"]
+    assert all(torch.equal(shipped.state[name], final.state[name]) for name in final.state)
+
+
+def test_palette_export_refuses_a_set_that_changes_how_the_weights_were_trained(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "shipped.safetensors"
+    command = ["export", "--run", str(tiny_run), "--out", str(out), "--set", "model.diffusion.loss=l1"]
+    assert palette.cli.main(command) == 2 and not out.exists()
+
+
 def test_palette_export_averages_with_a_checkpoint_of_the_same_network(
     tiny_run: Path, tmp_path: Path
 ) -> None:
