@@ -112,9 +112,12 @@ def read_evaluation(weights: Path) -> ModelEvaluation | None:
     if not scores:
         return None
     inputs = min(int(results.get("inputs", 0)) for results in report["tasks"].values())
-    sampler = SERVICE_SAMPLER if SERVICE_SAMPLER in report.get("config", {}).get("samplers", []) else "model"
+    config = report.get("config", {})
+    sampler = SERVICE_SAMPLER if SERVICE_SAMPLER in config.get("samplers", []) else "model"
+    # `palette eval` scores crops of --size pixels, or of the model's resolution without it.
+    size = _int(config.get("size") or config.get("resolution"))
     return ModelEvaluation(
-        sampler=sampler, photos=_int(report.get("photos")), inputs_per_task=inputs, tasks=scores
+        sampler=sampler, photos=_int(report.get("photos")), size=size, inputs_per_task=inputs, tasks=scores
     )
 
 
@@ -132,7 +135,8 @@ def summarise(evaluation: ModelEvaluation | None) -> str:
     better = [name for name, won in verdicts.items() if won]
     worse = [name for name, won in verdicts.items() if not won]
     photos = f"{evaluation.photos} held-out photos" if evaluation.photos else "held-out photos"
-    measured = f"On {photos} ({evaluation.inputs_per_task} inputs per task)"
+    crops = f", {evaluation.size}×{evaluation.size} crops" if evaluation.size else ""
+    measured = f"On {photos} ({evaluation.inputs_per_task} inputs per task{crops})"
     if not better:
         if any(score.beats_baseline for score in evaluation.tasks):
             return (

@@ -248,6 +248,7 @@ class TaskScore(BaseModel):
 class ModelEvaluation(BaseModel):
     sampler: str = Field(description="the sampler the scores are for, e.g. ddim:50")
     photos: int | None = Field(None, description="held-out photos the inputs were cut from")
+    size: int | None = Field(None, description="side of the square crops the scores are for, in pixels")
     inputs_per_task: int
     tasks: list[TaskScore]
 

@@ -46,10 +46,11 @@ def write_report(
     tasks: dict[str, list[dict[str, Any]]],
     sha256: str | None = None,
     titles: dict[str, str] | None = None,
+    size: int | None = None,
 ) -> None:
     report = {
         "format": "palette-eval/1",
-        "config": {"samplers": ["ddim:50"]},
+        "config": {"samplers": ["ddim:50"], **({"size": size} if size else {})},
         "checkpoint": {"sha256": sha256 or hashlib.sha256(weights.read_bytes()).hexdigest()},
         "photos": 6,
         "tasks": {
@@ -132,6 +133,15 @@ def test_tables_of_a_task_on_one_condition_are_named_by_that_condition(
     model = describe(settings, weights)
     assert model["evaluation"]["tasks"][0]["condition"] == "restore: JPEG quality 10"
     assert "on every measure at every task it was measured on (restore: JPEG quality 10)" in model["summary"]
+
+
+def test_the_summary_names_the_size_of_the_crops_the_evaluation_scored(
+    settings: Settings, weights: Path
+) -> None:
+    write_report(weights, {"restore": rows(150.0, {"JPEG input": 211.0})}, size=64)
+    model = describe(settings, weights)
+    assert model["evaluation"]["size"] == 64
+    assert model["summary"].startswith("On 6 held-out photos (24 inputs per task, 64×64 crops) it beats")
 
 
 def test_a_task_counts_as_won_only_when_fd_and_perceptual_distance_both_beat_the_baselines(
