@@ -84,11 +84,13 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         [*_RESIDUAL_START, "model.diffusion.task_start_levels=true"],
     ),
     "residual-task-starts-ns": (
-        "residual-task-starts over the smoothed Navier-Stokes fill instead of Telea's (default)",
+        "residual-task-starts over the smoothed Navier-Stokes fill instead of Telea's, the correction of a"
+        " fill faded in over 8 pixels from the hole's edge (default)",
         [
             *_RESIDUAL_START,
             "model.diffusion.task_start_levels=true",
             "model.diffusion.prior=smoothed_navier_stokes",
+            "model.diffusion.residual_taper=8",
         ],
     ),
     "residual-att8": (
