@@ -220,23 +220,21 @@ def plan_job(
 ) -> JobPlan:
     """The passes a job runs (see :mod:`model.fullres.run`):
 
-    - colorize: one pass at the model's resolution (the chroma; the luminance is the upload's own);
-    - a task that generates some pixels (inpaint, uncrop): a coarse pass on the whole canvas scaled to the
-      model's resolution, then a refinement at full resolution of the generated region's bounding box plus
-      a margin, from the coarse sample partially noised (the task's ``refine_start``); an image no larger
-      than the model's resolution is sampled at its own size in one pass;
+    - a task that generates some pixels (inpaint, uncrop) or all of them from their context (colorize): a
+      coarse pass on the whole canvas scaled to the model's resolution, then a refinement at full resolution
+      of the generated region's bounding box plus a margin (colorization: the whole image), from the coarse
+      sample partially noised (the task's ``refine_start``); an image no larger than the model's resolution
+      is sampled at its own size in one pass;
     - every other task (restore): one pass at full resolution, from the input partially noised.
 
     Every pass runs all ``steps`` of the sampler: a partial start respaces them below its first level.
     """
     passes: tuple[Pass, ...]
-    if task == "colorize":
-        passes = (Pass("coarse", resolution, resolution, steps, tiling.count(resolution, resolution)),)
-    elif geometry.generate is None:
+    generate = whole_canvas(geometry) if task == "colorize" else geometry.generate
+    if generate is None:
         every_tile = tiling.count(geometry.height, geometry.width)
         passes = (Pass("full", geometry.height, geometry.width, steps, every_tile),)
     else:
-        generate = geometry.generate
         coarse = coarse_size(geometry.width, geometry.height, resolution, tiling.align)
         if coarse is None:
             tiles = tiling.count_generating(generate)
@@ -251,6 +249,12 @@ def plan_job(
                 Pass("refine", box.height, box.width, steps, refine_tiles),
             )
     return JobPlan(passes=passes, samples=samples, tiling=tiling)
+
+
+def whole_canvas(geometry: Geometry) -> np.ndarray:
+    """Every pixel of ``geometry``'s canvas to generate: colorization's, which needs the whole photo's
+    context (a coarse pass) where restoration's artefacts need only a tile's."""
+    return np.ones((geometry.height, geometry.width), dtype=bool)
 
 
 def refine_margin(tiling: Tiling) -> int:

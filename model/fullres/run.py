@@ -12,8 +12,11 @@ Per task (the plan, with its cost, is :func:`model.fullres.jobs.plan_upload`):
   (``refine_start``) and denoised on tiles. The cost follows the hole.
 - **uncrop**: the same coarse-to-fine path on the extended canvas, at the upload's scale (extending left
   and right doubles the width).
-- **colorize**: the chroma is sampled at the model's resolution; the upload's exact luminance is kept and
-  the chroma is upsampled under its guidance (:mod:`model.fullres.chroma`), so colour does not bleed.
+- **colorize**: coarse to fine as well. Which colour goes where needs the whole photo: it is sampled at
+  the model's resolution first. That colour, upsampled under the upload's own luminance
+  (:mod:`model.fullres.chroma`), is then partially noised (``refine_start``, a low level) and denoised at
+  full resolution on tiles, so that each tile puts the colours where its details are. The upload's exact
+  luminance is kept.
 
 Known pixels (everything outside an inpainting mask, the upload inside an uncropping canvas, and the
 luminance of a colorization) come back exactly.
@@ -35,6 +38,7 @@ from model.runtime.progress import Progress  # called with (tile-steps done, til
 from model.sampling import SamplerSettings
 from model.tasks import Task
 from model.tasks.base import fill_unknown, resize_rgb, to_rgb_array
+from model.tasks.colorize import gray_source, luminance, resized_gray, with_luminance
 
 
 class _Counter:
@@ -125,10 +129,8 @@ def run_arrays(
     sampler = FullResSampler(pipeline, plan.tiling, max_tiles)
     counter = _Counter(plan.cost, progress)
     if task.name == "colorize":
-        image = upload if upload is not None else Image.fromarray(canvas)
-        prepared = task.prepare(image, None, {}, pipeline.resolution)
-        samples = sampler.sample(prepared.source, prepared.mask, seeds, settings, on_tiles=counter)
-        return [task.finalize(sample, prepared) for sample in samples]
+        gray = luminance(upload if upload is not None else Image.fromarray(canvas))
+        return colorize_coarse_to_fine(sampler, gray, seeds, settings, defaults.refine_start, counter)
     if generate is None:  # restore: every pixel, at full resolution, from the noised input
         start = defaults.start
         samples = sampler.sample(
@@ -143,6 +145,33 @@ def run_arrays(
         return [Image.fromarray(sample) for sample in samples]
     samples = coarse_to_fine(sampler, canvas, generate, seeds, settings, defaults.refine_start, counter)
     return [Image.fromarray(sample) for sample in samples]
+
+
+def colorize_coarse_to_fine(
+    sampler: FullResSampler,
+    gray: Image.Image,
+    seeds: Sequence[int],
+    settings: SamplerSettings,
+    refine_start: float,
+    on_tiles: Callable[[int], None] | None = None,
+) -> list[Image.Image]:
+    """One colour image per seed at ``gray``'s size, with ``gray`` as its exact luminance: the photo at the
+    model's resolution first (its aspect ratio kept), then, when the photo is larger, a refinement at full
+    resolution from that colour under ``gray``, partially noised to ``refine_start``."""
+    width, height = gray.size
+    everywhere = np.ones((height, width), dtype=bool)
+    coarse = coarse_size(width, height, sampler.config.resolution, sampler.tiling.align)
+    if coarse is None:
+        samples = sampler.sample(gray_source(gray), everywhere, seeds, settings, on_tiles=on_tiles)
+    else:
+        small = resized_gray(gray, coarse)
+        small_everywhere = np.ones((small.height, small.width), dtype=bool)
+        structure = sampler.sample(gray_source(small), small_everywhere, seeds, settings, on_tiles=on_tiles)
+        init = np.stack([np.asarray(with_luminance(Image.fromarray(colour), gray)) for colour in structure])
+        samples = sampler.sample(
+            gray_source(gray), everywhere, seeds, settings, start=refine_start, init=init, on_tiles=on_tiles
+        )
+    return [with_luminance(Image.fromarray(sample), gray) for sample in samples]
 
 
 def _canvas(image: Image.Image, geometry: Geometry) -> np.ndarray:

@@ -25,6 +25,11 @@ def luminance(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+def resized_gray(gray: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``gray`` at ``size`` (width, height), as the network sees a photo smaller than the upload."""
+    return gray.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
 def gray_source(gray: Image.Image) -> np.ndarray:
     return np.repeat(np.asarray(gray, dtype=np.uint8)[..., None], 3, axis=2)
 
@@ -64,7 +69,7 @@ class Colorize(Task):
     ) -> Prepared:
         self.validate(image, mask, options)
         gray = luminance(image)
-        small = gray.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        small = resized_gray(gray, (size, size))
         return Prepared(
             source=gray_source(small),
             mask=np.ones((size, size), dtype=bool),

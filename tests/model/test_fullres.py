@@ -261,6 +261,31 @@ def test_colorization_answers_at_the_uploads_size_with_its_exact_luminance(
     assert (np.asarray(luminance(sample)) == np.asarray(luminance(image))).all()
 
 
+def test_a_colorization_larger_than_the_model_is_coloured_whole_then_refined_on_every_tile(
+    tiny: PalettePipeline, photo: np.ndarray
+) -> None:
+    """Which colour goes where needs the whole photo (the coarse pass, its aspect ratio kept); where it
+    goes needs the details (every tile at full size, from that colour partially noised)."""
+    image = photo_of(photo, 194, 128)
+    task = get_task("colorize")
+    plan = job_plan(tiny, task, image, None, {}, DDIM, 2)
+    coarse, refine = plan.passes
+    assert coarse.name == "coarse"
+    assert (coarse.width, coarse.height) == coarse_size(194, 128, tiny.resolution, plan.tiling.align)
+    assert (refine.name, refine.width, refine.height) == ("refine", 194, 128)
+    assert refine.tiles == plan.tiling.count(128, 194)
+    reports: list[tuple[int, int]] = []
+    run_task(tiny, task, image, None, {}, DDIM, [1, 2], progress=lambda *r: reports.append(r))
+    assert reports[-1] == (plan.cost, plan.cost)
+
+
+def test_a_colorization_no_larger_than_the_model_is_one_pass_at_its_own_size(tiny: PalettePipeline) -> None:
+    side = tiny.resolution
+    image = Image.new("L", (side, side // 2), 90)
+    plan = job_plan(tiny, get_task("colorize"), image, None, {}, DDIM, 1)
+    assert [(p.name, p.width, p.height) for p in plan.passes] == [("full", side, side // 2)]
+
+
 def test_chroma_upsampled_under_the_luminance_stays_on_its_side_of_an_edge() -> None:
     gray = np.full((64, 64), 40, dtype=np.uint8)
     gray[:, 32:] = 220  # a sharp vertical edge at full resolution
