@@ -5,19 +5,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from redis import Redis
 from rq import Queue, Worker
 
+from jobs.images import encode_png
 from jobs.metrics import ClusterMetrics
 from jobs.settings import Settings
 
 
 def submit(client: TestClient, image_png: bytes, **fields: str) -> str:
+    """A colorization of ``image_png``: one tile per step and sample when the image is no larger than the
+    served model's resolution (:func:`one_tile_png`)."""
     answer = client.post("/v1/colorize", files={"image": ("a.png", image_png)}, data=fields)
     assert answer.status_code == 202, answer.text
     return str(answer.json()["job_id"])
+
+
+@pytest.fixture
+def one_tile_png(small_photo: np.ndarray) -> bytes:
+    """The photo at 64x48, within the bundled model's 64x64: its colorization is one pass of one tile, so it
+    costs steps x samples tile-steps (the plans of larger uploads: tests/model/test_fullres.py)."""
+    return encode_png(Image.fromarray(small_photo).resize((64, 48), Image.Resampling.LANCZOS))
 
 
 @pytest.fixture
@@ -63,11 +75,11 @@ def test_the_estimate_is_steps_times_samples_at_the_measured_speed(
 
 
 def test_the_wait_counts_the_work_queued_ahead(
-    client: TestClient, redis: Redis, worker: Worker, image_png: bytes
+    client: TestClient, redis: Redis, worker: Worker, one_tile_png: bytes
 ) -> None:
     measured(redis, worker, 100.0)
-    submit(client, image_png, steps="50", num_samples="2")  # 100 image-steps
-    submit(client, image_png, steps="25", num_samples="4")  # 100 more
+    submit(client, one_tile_png, steps="50", num_samples="2")  # 100 image-steps
+    submit(client, one_tile_png, steps="25", num_samples="4")  # 100 more
     estimate = client.get("/v1/estimate", params={"steps": 10, "num_samples": 1}).json()
     assert estimate["start_seconds"] == 2.0
     assert estimate["sampling_seconds"] == 0.1
@@ -75,11 +87,11 @@ def test_the_wait_counts_the_work_queued_ahead(
 
 
 def test_a_queued_job_reports_when_it_should_start(
-    client: TestClient, redis: Redis, worker: Worker, image_png: bytes
+    client: TestClient, redis: Redis, worker: Worker, one_tile_png: bytes
 ) -> None:
     measured(redis, worker, 50.0)
-    first = submit(client, image_png, steps="50", num_samples="2")
-    second = submit(client, image_png, steps="50", num_samples="1")
+    first = submit(client, one_tile_png, steps="50", num_samples="2")
+    second = submit(client, one_tile_png, steps="50", num_samples="1")
     assert client.get(f"/v1/jobs/{first}").json()["estimate"]["start_seconds"] == 0.0
     estimate = client.get(f"/v1/jobs/{second}").json()["estimate"]
     assert estimate["start_seconds"] == 2.0  # the first job's 100 image-steps at 50 per second

@@ -18,7 +18,7 @@ from redis import Redis
 from jobs.images import encode_png
 from jobs.settings import Settings
 from service.app import create_app
-from tests.conftest import private_redis
+from tests.conftest import TINY_RESOLUTION, private_redis
 from workers.engine import SamplingEngine
 from workers.worker import BatchWorker, make_queues
 
@@ -54,15 +54,21 @@ def api(settings: Settings, redis: Redis) -> Iterator[TestClient]:
         yield client
 
 
+PHOTO_SIZE = (TINY_RESOLUTION, TINY_RESOLUTION)  # (width, height): one whole tile, as LONG jobs assume
+
+
 @pytest.fixture
 def image_png(photo: np.ndarray) -> bytes:
-    return encode_png(Image.fromarray(photo).resize((64, 48)))
+    """The photo within the tiny model's resolution: every task samples it in one pass of one tile, so a job
+    costs steps x samples tile-steps (the plans of larger uploads: tests/model/test_fullres.py)."""
+    return encode_png(Image.fromarray(photo).resize(PHOTO_SIZE))
 
 
 @pytest.fixture
 def mask_png() -> bytes:
-    mask = np.zeros((48, 64), dtype=np.uint8)
-    mask[10:30, 20:40] = 255
+    width, height = PHOTO_SIZE
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 4 : height // 2, width // 4 : width // 2] = 255
     return encode_png(Image.fromarray(mask))
 
 

@@ -64,7 +64,7 @@ def test_a_batch_holds_at_most_max_batch_images(
 def test_a_request_larger_than_max_batch_is_sampled_in_chunks(
     submit: Submit, make_worker: Callable[..., BatchWorker], status: Callable[[str], dict]
 ) -> None:
-    """4 samples of one tile each (colorization samples at the model's resolution): with max_batch 2, every
+    """4 samples of one tile each (an upload within the model's resolution): with max_batch 2, every
     network call evaluates 2 tiles, never the 4 a step needs, and all 4 samples come back."""
     job = submit(num_samples=4)
     worker = make_worker(max_batch=2)
