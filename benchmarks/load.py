@@ -39,7 +39,8 @@ from model.checkpoint import read_checkpoint
 from model.config import ModelConfig
 from model.pipeline import Conditioning, PalettePipeline
 from model.sampling import SamplerKind, SamplerSettings
-from model.tasks import get_task
+from model.tasks.base import fill_unknown, to_rgb_array
+from model.tasks.inpaint import binary_mask
 from palette.up import RedisServer, free_port, stop_process, wait_until_ready
 
 READY_TIMEOUT_SECONDS = 300.0  # a GPU worker compiles and captures every batch size before it is ready
@@ -162,13 +163,13 @@ def load(
 def raw_images_per_s(
     weights: Path, device: str, batch: int, settings: SamplerSettings, resolution: int, repeats: int
 ) -> float:
-    """The sampler alone on the same inputs as the service's jobs, prepared the same way."""
+    """The sampler alone on the same inputs as the service's jobs: uploads of the model's resolution, so a
+    job is one tile, its source the upload with the hole filled as the worker fills it."""
     pipeline = PalettePipeline.from_checkpoint(weights, device)
     image_bytes, mask_bytes = request_files(resolution)
-    prepared = get_task("inpaint").prepare(
-        Image.open(io.BytesIO(image_bytes)), Image.open(io.BytesIO(mask_bytes)), {}, pipeline.resolution
-    )
-    conditions = [Conditioning(prepared.source, prepared.mask)] * batch
+    generate = binary_mask(Image.open(io.BytesIO(mask_bytes)))
+    source = fill_unknown(to_rgb_array(Image.open(io.BytesIO(image_bytes))), generate)
+    conditions = [Conditioning(source, generate)] * batch
     seeds = list(range(batch))
     pipeline.sample(conditions, seeds, settings)  # warm-up
     times = []

@@ -8,7 +8,7 @@ import importlib
 import pkgutil
 from typing import TypeVar
 
-from model.tasks.base import Degraded, Prepared, Task, TaskInputError, TaskOption
+from model.tasks.base import Degraded, Task, TaskInputError, TaskOption
 
 _REGISTRY: dict[str, Task] = {}
 _INFRASTRUCTURE = {"base", "masks"}

@@ -1,6 +1,6 @@
-"""What a task is: a degradation that makes the source x from a target y (for training), the preparation
-of a user's inputs into (x, mask) at the model's resolution (for inference), and the finishing of a sample
-into the image the user gets back.
+"""What a task is: a degradation that makes the source x from a target y (for training and evaluation),
+and the validation of a user's inputs (for the API and the worker alike). How an upload becomes a job at
+its own resolution is one place for every task, :mod:`model.fullres`.
 
 Tasks work on uint8 numpy arrays and PIL images only, so the API process can validate inputs with them
 without importing torch.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -30,17 +30,6 @@ class Degraded:
 
     source: np.ndarray
     mask: np.ndarray
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A user's inputs made ready for the sampler, at the model's resolution, plus what ``finalize`` needs
-    to turn a sample into the final image (the original upload, the full-size mask, ...)."""
-
-    source: np.ndarray  # (size, size, 3) uint8
-    mask: np.ndarray  # (size, size) bool, True = generate
-    original: Image.Image
-    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,16 +53,6 @@ class Task(ABC):
     @abstractmethod
     def degrade(self, target: np.ndarray, rng: np.random.Generator) -> Degraded:
         """Make a training source (and mask) from a clean (H, W, 3) uint8 target."""
-
-    @abstractmethod
-    def prepare(
-        self, image: Image.Image, mask: Image.Image | None, options: Mapping[str, str], size: int
-    ) -> Prepared:
-        """Turn validated user inputs into the sampler's conditioning at ``size`` x ``size``."""
-
-    @abstractmethod
-    def finalize(self, sample: np.ndarray, prepared: Prepared) -> Image.Image:
-        """Turn a (size, size, 3) uint8 sample into the image returned to the user."""
 
     def validate(self, image: Image.Image, mask: Image.Image | None, options: Mapping[str, str]) -> None:
         """Raise :class:`TaskInputError` if the inputs cannot be used; cheap, no sampling."""
@@ -105,10 +84,3 @@ def fill_unknown(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     source = image.copy()
     source[mask] = MASK_FILL
     return source
-
-
-def fit_within(size: tuple[int, int], longest: int) -> tuple[int, int]:
-    """(width, height) scaled so the longer side is ``longest``, keeping the aspect ratio."""
-    width, height = size
-    scale = longest / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))

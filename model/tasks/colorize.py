@@ -1,20 +1,18 @@
 """Colorization: grayscale in, RGB out.
 
 The source is the luminance (ITU-R 601, as JPEG's Y) replicated to three channels. Results come back at
-the upload's full size with its exact luminance: only the chroma comes from the model (sampled at the
-model's resolution), upsampled under the guidance of the luminance so colour does not bleed across edges.
+the upload's full size with its exact luminance (:func:`with_luminance`): only the chroma comes from the
+model, sampled coarse to fine by :func:`model.fullres.run.colorize_coarse_to_fine`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image
 
 from model.fullres.chroma import upsample_chroma
 from model.tasks import register
-from model.tasks.base import Degraded, Prepared, Task
+from model.tasks.base import Degraded, Task
 
 
 def luminance(image: Image.Image) -> Image.Image:
@@ -63,19 +61,3 @@ class Colorize(Task):
     def degrade(self, target: np.ndarray, rng: np.random.Generator) -> Degraded:
         gray = Image.fromarray(target).convert("L")
         return Degraded(source=gray_source(gray), mask=np.ones(target.shape[:2], dtype=bool))
-
-    def prepare(
-        self, image: Image.Image, mask: Image.Image | None, options: Mapping[str, str], size: int
-    ) -> Prepared:
-        self.validate(image, mask, options)
-        gray = luminance(image)
-        small = resized_gray(gray, (size, size))
-        return Prepared(
-            source=gray_source(small),
-            mask=np.ones((size, size), dtype=bool),
-            original=image,
-            context={"gray": gray},
-        )
-
-    def finalize(self, sample: np.ndarray, prepared: Prepared) -> Image.Image:
-        return with_luminance(Image.fromarray(sample), prepared.context["gray"])

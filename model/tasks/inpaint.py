@@ -1,7 +1,7 @@
 """Inpainting: generate the masked region; every other pixel is kept exactly.
 
-Results are pasted back at the upload's full size: the generated region is upsampled from the model's
-resolution and composited into the original through the user's full-resolution mask.
+The user's mask is read at the upload's full size (:func:`binary_mask`); :mod:`model.fullres` samples the
+hole at that size, coarse to fine, and keeps every pixel outside it as uploaded.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from model.tasks import register
-from model.tasks.base import Degraded, Prepared, Task, TaskInputError, fill_unknown, resize_rgb, to_rgb_array
+from model.tasks.base import Degraded, Task, TaskInputError, fill_unknown
 from model.tasks.masks import MaskKind, inpainting_mask
 
 MASK_THRESHOLD = 128
@@ -26,13 +26,6 @@ def binary_mask(mask: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         mask = Image.alpha_composite(background, rgba)
     return np.asarray(mask.convert("L")) >= MASK_THRESHOLD
-
-
-def downsample_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """Mask at the model's resolution: a pixel is generated if any part of it is masked, so the generated
-    region always covers what the user painted."""
-    coverage = Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size), Image.Resampling.BOX)
-    return np.asarray(coverage) > 0
 
 
 @register
@@ -61,19 +54,3 @@ class Inpaint(Task):
             )
         if not binary_mask(mask).any():
             raise TaskInputError("the mask is empty: paint the region to generate in white")
-
-    def prepare(
-        self, image: Image.Image, mask: Image.Image | None, options: Mapping[str, str], size: int
-    ) -> Prepared:
-        self.validate(image, mask, options)
-        assert mask is not None
-        full_mask = binary_mask(mask)
-        small_mask = downsample_mask(full_mask, size)
-        source = fill_unknown(to_rgb_array(resize_rgb(image, (size, size))), small_mask)
-        return Prepared(source=source, mask=small_mask, original=image, context={"mask": full_mask})
-
-    def finalize(self, sample: np.ndarray, prepared: Prepared) -> Image.Image:
-        original = to_rgb_array(prepared.original)
-        generated = to_rgb_array(resize_rgb(Image.fromarray(sample), prepared.original.size))
-        full_mask = prepared.context["mask"]
-        return Image.fromarray(np.where(full_mask[..., None], generated, original))

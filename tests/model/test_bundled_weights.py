@@ -11,7 +11,8 @@ from PIL import Image
 
 from model.checkpoint import read_checkpoint
 from model.config import Preconditioning, Prediction, Target
-from model.pipeline import Conditioning, PalettePipeline
+from model.fullres.run import run_task
+from model.pipeline import PalettePipeline
 from model.sampling import SamplerKind, SamplerSettings
 from model.tasks import get_task
 from model.weights import DEFAULT_WEIGHTS
@@ -45,11 +46,8 @@ def test_the_bundled_weights_inpaint_a_photo_in_two_ddim_steps(
     image = Image.fromarray(photo).resize((96, 96))
     mask = Image.new("L", image.size, 0)
     mask.paste(255, (30, 30, 66, 66))
-    prepared = inpaint.prepare(image, mask, {}, pipeline.resolution)
-    sample = pipeline.sample(
-        [Conditioning(prepared.source, prepared.mask)], [0], SamplerSettings(SamplerKind.DDIM, 2)
-    )
-    result = np.asarray(inpaint.finalize(sample[0], prepared))
+    (sample,) = run_task(pipeline, inpaint, image, mask, {}, SamplerSettings(SamplerKind.DDIM, 2), [0])
+    result = np.asarray(sample)
     hole = np.asarray(mask) > 0
     assert np.array_equal(result[~hole], np.asarray(image)[~hole])
     assert 20 < result[hole].mean() < 235  # a plausible fill, not a blown-out or black hole

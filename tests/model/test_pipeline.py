@@ -10,7 +10,6 @@ import pytest
 from model.checkpoint import CheckpointError
 from model.pipeline import Conditioning, PalettePipeline
 from model.sampling import SamplerKind, SamplerSettings
-from model.tasks import get_task
 
 DDIM_4 = SamplerSettings(SamplerKind.DDIM, steps=4)
 
@@ -63,17 +62,6 @@ def test_progress_is_reported_for_every_step(pipeline: PalettePipeline, photo: n
         [conditioning(photo, pipeline.resolution)], [0], DDIM_4, progress=lambda s, t: calls.append((s, t))
     )
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
-
-
-def test_prepared_task_inputs_flow_through_to_a_finished_image(
-    pipeline: PalettePipeline, photo: np.ndarray
-) -> None:
-    from PIL import Image
-
-    colorize = get_task("colorize")
-    prepared = colorize.prepare(Image.fromarray(photo).convert("L"), None, {}, pipeline.resolution)
-    sample = pipeline.sample([Conditioning(prepared.source, prepared.mask)], [0], DDIM_4)[0]
-    assert colorize.finalize(sample, prepared).size == (512, 512)
 
 
 def test_a_source_of_the_wrong_size_is_rejected(pipeline: PalettePipeline) -> None:

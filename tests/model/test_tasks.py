@@ -1,8 +1,8 @@
-"""The four Palette tasks: training degradations, input validation, preparation and finishing."""
+"""The four Palette tasks: training degradations, input validation, and the colour and mask helpers the
+full-resolution path uses."""
 
 from __future__ import annotations
 
-import io
 import sys
 import textwrap
 from pathlib import Path
@@ -13,7 +13,8 @@ from PIL import Image
 
 import model.tasks
 from model.tasks import TaskInputError, get_task, task_names
-from model.tasks.base import resize_rgb
+from model.tasks.colorize import with_luminance
+from model.tasks.inpaint import binary_mask
 from model.tasks.masks import MaskKind, box_mask, free_form_mask, uncrop_mask
 from model.tasks.restore import jpeg_roundtrip
 
@@ -23,12 +24,6 @@ SIZE = 64
 @pytest.fixture
 def small(photo: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(photo).resize((SIZE, SIZE), Image.Resampling.LANCZOS))
-
-
-def box(size: tuple[int, int], region: tuple[int, int, int, int]) -> Image.Image:
-    mask = Image.new("L", size, 0)
-    mask.paste(255, region)
-    return mask
 
 
 def test_the_four_paper_tasks_are_registered() -> None:
@@ -158,55 +153,21 @@ def test_colorization_source_is_gray(small: np.ndarray) -> None:
     assert np.array_equal(source[..., 0], source[..., 1]) and np.array_equal(source[..., 1], source[..., 2])
 
 
-def test_colorized_output_has_the_inputs_exact_luminance(photo: np.ndarray) -> None:
-    colorize = get_task("colorize")
+def test_colour_under_a_larger_gray_keeps_the_grays_exact_luminance(photo: np.ndarray) -> None:
     gray_upload = Image.fromarray(photo).convert("L")
-    prepared = colorize.prepare(gray_upload, None, {}, SIZE)
-    sample = np.asarray(
-        Image.fromarray(photo).resize((SIZE, SIZE))
-    )  # any colour image stands in for a sample
-    result = colorize.finalize(sample, prepared)
+    sample = Image.fromarray(photo).resize((SIZE, SIZE))  # any colour image stands in for a sample
+    result = with_luminance(sample, gray_upload)
     assert result.size == gray_upload.size and result.mode == "RGB"
     luminance = np.asarray(result.convert("L"), dtype=int)
     assert np.abs(luminance - np.asarray(gray_upload, dtype=int)).max() <= 1  # rounding only
     assert np.asarray(result.convert("HSV"))[..., 1].mean() > 20  # and it is in colour
 
 
-def test_inpainting_result_is_the_upload_outside_the_mask_at_full_size(photo: np.ndarray) -> None:
-    inpaint = get_task("inpaint")
-    upload = Image.fromarray(photo)
-    mask = box(upload.size, (100, 120, 260, 300))
-    prepared = inpaint.prepare(upload, mask, {}, SIZE)
-    sample = np.zeros((SIZE, SIZE, 3), np.uint8)
-    result = np.asarray(inpaint.finalize(sample, prepared))
-    outside = np.asarray(mask) == 0
-    assert result.shape == photo.shape
-    assert np.array_equal(result[outside], photo[outside])
-    assert result[~outside].max() < 30
-
-
-def test_inpainting_mask_at_model_resolution_covers_every_painted_pixel(photo: np.ndarray) -> None:
-    # A 512x512 upload at 64x64: each model pixel is an 8x8 block. Marks far smaller than a block, on and
-    # across block edges, must each mark every block they touch, and nothing else is generated.
-    upload = Image.fromarray(photo)
-    painted = np.zeros((512, 512), bool)
-    painted[101:103, 101:103] = True  # 2x2 inside one block
-    painted[7:9, 300] = True  # 2x1 across a horizontal block edge
-    painted[200, 255:257] = True  # 1x2 across a vertical block edge
-    painted[450, 450] = True  # a single pixel
-    mask = Image.fromarray(painted.astype(np.uint8) * 255)
-    prepared = get_task("inpaint").prepare(upload, mask, {}, SIZE)
-    touched = painted.reshape(SIZE, 8, SIZE, 8).any(axis=(1, 3))
-    assert touched.sum() == 1 + 2 + 2 + 1
-    assert np.array_equal(prepared.mask, touched)
-
-
 def test_mask_with_transparency_counts_transparent_pixels_as_black(photo: np.ndarray) -> None:
-    upload = Image.fromarray(photo)
-    layer = Image.new("RGBA", upload.size, (255, 255, 255, 0))
+    layer = Image.new("RGBA", (photo.shape[1], photo.shape[0]), (255, 255, 255, 0))
     layer.paste((255, 255, 255, 255), (0, 0, 50, 50))
-    prepared = get_task("inpaint").prepare(upload, layer, {}, SIZE)
-    assert 0 < prepared.mask.mean() < 0.05
+    generate = binary_mask(layer)
+    assert generate[:50, :50].all() and generate.sum() == 50 * 50
 
 
 def test_inpainting_rejects_a_mask_of_the_wrong_size(photo: np.ndarray) -> None:
@@ -235,26 +196,6 @@ def test_unknown_options_are_rejected(photo: np.ndarray) -> None:
 def test_uncrop_rejects_unknown_sides(photo: np.ndarray) -> None:
     with pytest.raises(TaskInputError, match="sides must be"):
         get_task("uncrop").validate(Image.fromarray(photo), None, {"sides": "up"})
-
-
-def test_uncrop_places_the_upload_in_the_known_half_and_returns_the_canvas_aspect(photo: np.ndarray) -> None:
-    uncrop = get_task("uncrop")
-    upload = Image.fromarray(photo[:, :256])  # 256 wide, 512 high
-    prepared = uncrop.prepare(upload, None, {"sides": "right"}, SIZE)
-    assert not prepared.mask[:, :32].any() and prepared.mask[:, 32:].all()
-    assert np.array_equal(prepared.source[:, :32], np.asarray(resize_rgb(upload, (32, 64))))
-    result = uncrop.finalize(np.zeros((SIZE, SIZE, 3), np.uint8), prepared)
-    assert result.size == (SIZE, SIZE)  # canvas 512x512 -> long side 64
-
-
-def test_restore_returns_the_uploads_aspect_ratio_at_model_resolution(photo: np.ndarray) -> None:
-    restore = get_task("restore")
-    buffer = io.BytesIO()
-    Image.fromarray(photo[:256]).save(buffer, format="JPEG", quality=10)
-    upload = Image.open(buffer)
-    prepared = restore.prepare(upload, None, {}, SIZE)
-    assert prepared.source.shape == (SIZE, SIZE, 3)
-    assert restore.finalize(prepared.source, prepared).size == (SIZE, SIZE // 2)
 
 
 def test_tasks_do_not_import_torch() -> None:
