@@ -62,6 +62,7 @@ const state = {
   file: null, // the File to upload, sent as it is (never re-encoded)
   size: null, // { width, height } of the chosen photo, as the server will decode it
   previewUrl: null,
+  reading: Promise.resolve(), // the chosen file's decoding; a submission waits for it
 };
 
 const MAX_RUNS = 8; // older runs are dropped, and their images released
@@ -397,8 +398,14 @@ function samplingValues() {
 
 // The image and the mask ---------------------------------------------------------------------------------------
 
-async function useFile(file) {
+/** Read `file` as the photo to use; a Generate click meanwhile waits for it (a large photo takes a while to
+decode, and a quick click must not be told to choose the image it just chose). */
+function useFile(file) {
   if (!file) return;
+  state.reading = readFile(file);
+}
+
+async function readFile(file) {
   showFormMessage('');
   const url = URL.createObjectURL(file);
   const image = new Image();
@@ -494,6 +501,7 @@ document.addEventListener('keydown', (event) => {
 page.form.addEventListener('submit', async (event) => {
   event.preventDefault();
   showFormMessage('');
+  await state.reading;
   if (!state.file) return showFormMessage('Choose an image first: drop it on the page or use “choose a file”.');
   if (!state.task) return showFormMessage('No task is available yet: the task list has not loaded.');
   let fields;

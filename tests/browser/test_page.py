@@ -346,6 +346,26 @@ def test_a_running_job_shows_its_progress(open_at: Any, page_url: str, photo_png
     expect(run.locator(".run-status")).to_have_text("Canceled")
 
 
+def test_a_click_on_generate_while_the_photo_is_still_being_read_submits_that_photo(
+    open_at: Any, stalled_api: str, photo_png: bytes
+) -> None:
+    page = open_at(f"{stalled_api}/")
+    # A large photo on a busy machine takes a while to decode: here every decode takes a second.
+    page.evaluate(
+        """() => {
+            const decode = HTMLImageElement.prototype.decode;
+            HTMLImageElement.prototype.decode = function () {
+                return new Promise((resolve) => setTimeout(resolve, 1000)).then(() => decode.call(this));
+            };
+        }"""
+    )
+    upload(page, photo_png)
+    choose(page, "restore")
+    run = generate(page)  # at once, before the photo is decoded
+    expect(run).to_have_attribute("data-job-id", re.compile(r".+"))
+    expect(page.locator("#form-message")).to_be_hidden()
+
+
 def test_uncropping_sends_only_the_chosen_sides(open_at: Any, stalled_api: str, photo_png: bytes) -> None:
     page = open_at(f"{stalled_api}/")
     upload(page, photo_png)
