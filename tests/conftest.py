@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from redis import Redis
 
 from benchmarks.common import TINY_UNET, random_network
 from model.checkpoint import save_checkpoint
@@ -64,6 +65,15 @@ def private_redis(fallback_db: int) -> Iterator[str]:
         yield server.start()
     finally:
         server.remove()
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    """A client of the test package's Redis (its ``redis_url``), emptied before the test."""
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

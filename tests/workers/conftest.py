@@ -29,14 +29,6 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def redis(redis_url: str) -> Iterator[Redis]:
-    client = Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def settings(redis_url: str, tiny_checkpoint: Path) -> Settings:
     return Settings(
         redis_url=redis_url,
